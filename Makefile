@@ -1,0 +1,114 @@
+# lap: C runtime + Lua 5.4 bindings for residual networks under the least action principle.
+#
+#   make          build ./laprun and ./lap.so (reports the dependencies it found)
+#   make deps     install the Debian packages the build needs (when missing)
+#   make test     build and run every test
+#   make asan     the same suite under AddressSanitizer + UBSan (build-asan/)
+#   make bench    benchmarks, side by side with PyTorch when python3-torch is installed
+#   make install  PREFIX=/usr/local: bin/laprun, lib/lua/5.4/lap.so, share/lap/scripts
+#   make circles  build and run experiments/circles.lua
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2 -march=x86-64-v2
+SANITIZE ?=
+PKGS    := lua5.4 openblas readline
+DEBS    := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev libreadline-dev zlib1g-dev
+
+HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+ifeq ($(HAVE_PKGS),yes)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+LUA_LIBS   := $(shell pkg-config --libs lua5.4)
+endif
+
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(PKG_CFLAGS) $(SANITIZE)
+LDFLAGS += $(SANITIZE)
+LIBS    := $(PKG_LIBS) -lm
+
+RUNTIME_SRC  := $(wildcard runtime/*.c) $(wildcard datasets/*.c)
+BINDING_SRC  := $(filter-out bindings/laprun.c,$(wildcard bindings/*.c))
+RUNTIME_OBJ  := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
+BINDING_OBJ  := $(BINDING_SRC:%.c=$(BUILD)/%.o)
+TEST_C       := $(wildcard tests/test_*.c)
+TEST_BIN     := $(TEST_C:tests/%.c=$(BUILD)/tests/%)
+BENCH_C      := $(wildcard bench/*.c)
+BENCH_BIN    := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
+
+LAPRUN  := $(if $(filter build,$(BUILD)),laprun,$(BUILD)/laprun)
+LAPSO   := $(if $(filter build,$(BUILD)),lap.so,$(BUILD)/lap.so)
+
+.PHONY: all deps check-deps test test-build test-run asan bench install clean circles
+
+all: check-deps $(LAPRUN) $(LAPSO)
+
+check-deps:
+ifneq ($(HAVE_PKGS),yes)
+	@echo "lap: missing build dependencies (pkg-config: $(PKGS)); run 'make deps' (Debian: $(DEBS))"; exit 1
+else
+	@echo "lap: found Lua $$(pkg-config --modversion lua5.4), OpenBLAS $$(pkg-config --modversion openblas), libpng $$(pkg-config --modversion libpng 2>/dev/null || echo 'not found (plots disabled)'), readline $$(pkg-config --modversion readline)"
+endif
+
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "lap: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "lap: all build dependencies present"; fi
+
+$(BUILD)/%.o: %.c $(wildcard runtime/*.h datasets/*.h bindings/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/liblap.a: $(RUNTIME_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LAPRUN): $(BUILD)/bindings/laprun.o $(BINDING_OBJ) $(BUILD)/liblap.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -Wl,-E
+
+$(LAPSO): $(BINDING_OBJ) $(BUILD)/liblap.a
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(shell pkg-config --libs openblas 2>/dev/null) -lm
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/liblap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblap.a $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/liblap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblap.a $(LIBS)
+
+# The suite: C unit tests, then Lua tests run by laprun, then shell tests of laprun itself.
+# `test` and `asan` first install missing packages, then build in a fresh make
+# (so that pkg-config sees what was just installed).
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory test-run
+
+test-build: all $(TEST_BIN)
+
+test-run: test-build
+	@LAPRUN=./$(LAPRUN) LAPSO=./$(LAPSO) BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+
+asan:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
+	  SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test-run
+
+bench: all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+circles:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	./laprun experiments/circles.lua
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lap/scripts/lap
+	install -m 755 laprun $(DESTDIR)$(PREFIX)/bin/laprun
+	install -m 644 lap.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lap.so
+	install -m 644 scripts/lap/*.lua $(DESTDIR)$(PREFIX)/share/lap/scripts/lap/
+
+clean:
+	rm -rf build build-asan laprun lap.so

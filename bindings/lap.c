@@ -1,0 +1,130 @@
+/* lap.c: the `lap` Lua module: registers every area and holds the shared helpers
+ * (runtime errors, option tables).  Built into laprun and into lap.so. */
+#include <string.h>
+
+#include "lap_bindings.h"
+#include "../runtime/error.h"
+#include "../runtime/rng.h"
+
+int lapL_runtime_error(lua_State *L)
+{
+    return luaL_error(L, "%s", lap_last_error());
+}
+
+void lapL_checkoptions(lua_State *L, int idx, const char *where, const char *const allowed[])
+{
+    if (lua_isnoneornil(L, idx))
+        return;
+    idx = lua_absindex(L, idx);
+    if (!lua_istable(L, idx))
+        luaL_error(L, "%s: options must be a table, got %s", where, luaL_typename(L, idx));
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TNUMBER)
+            continue;            /* positional entries (e.g. Sequential's modules) */
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: option keys must be strings", where);
+        const char *key = lua_tostring(L, -1);
+        int known = 0;
+        for (int i = 0; allowed[i]; i++)
+            if (strcmp(allowed[i], key) == 0)
+                known = 1;
+        if (!known) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (int i = 0; allowed[i]; i++) {
+                if (i)
+                    luaL_addstring(&b, ", ");
+                luaL_addstring(&b, allowed[i]);
+            }
+            luaL_pushresult(&b);
+            luaL_error(L, "%s: unknown option '%s' (expected one of: %s)", where, key, lua_tostring(L, -1));
+        }
+    }
+}
+
+static int get_field(lua_State *L, int idx, const char *key)
+{
+    if (lua_isnoneornil(L, idx)) {
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    return lua_getfield(L, idx, key);
+}
+
+double lapL_optnumber(lua_State *L, int idx, const char *key, double def, const char *where)
+{
+    int type = get_field(L, idx, key);
+    double value = def;
+    if (type == LUA_TNUMBER)
+        value = lua_tonumber(L, -1);
+    else if (type != LUA_TNIL)
+        luaL_error(L, "%s: option '%s' must be a number, got %s", where, key, lua_typename(L, type));
+    lua_pop(L, 1);
+    return value;
+}
+
+lua_Integer lapL_optinteger(lua_State *L, int idx, const char *key, lua_Integer def, const char *where)
+{
+    int type = get_field(L, idx, key);
+    lua_Integer value = def;
+    if (type == LUA_TNUMBER) {
+        int isint;
+        value = lua_tointegerx(L, -1, &isint);
+        if (!isint)
+            luaL_error(L, "%s: option '%s' must be an integer, got %s", where, key, lua_tostring(L, -1));
+    } else if (type != LUA_TNIL) {
+        luaL_error(L, "%s: option '%s' must be an integer, got %s", where, key, lua_typename(L, type));
+    }
+    lua_pop(L, 1);
+    return value;
+}
+
+int lapL_optboolean(lua_State *L, int idx, const char *key, int def, const char *where)
+{
+    int type = get_field(L, idx, key);
+    int value = def;
+    if (type == LUA_TBOOLEAN)
+        value = lua_toboolean(L, -1);
+    else if (type != LUA_TNIL)
+        luaL_error(L, "%s: option '%s' must be a boolean, got %s", where, key, lua_typename(L, type));
+    lua_pop(L, 1);
+    return value;
+}
+
+const char *lapL_optstring(lua_State *L, int idx, const char *key, const char *def, const char *where)
+{
+    int type = get_field(L, idx, key);
+    const char *value = def;
+    if (type == LUA_TSTRING)
+        value = lua_tostring(L, -1);   /* stays alive: the option table holds it */
+    else if (type != LUA_TNIL)
+        luaL_error(L, "%s: option '%s' must be a string, got %s", where, key, lua_typename(L, type));
+    lua_pop(L, 1);
+    return value;
+}
+
+static int lap_manual_seed(lua_State *L)
+{
+    lua_Integer seed = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, seed >= 0 && seed <= 0xffffffffLL, 1, "seed must be in [0, 2^32)");
+    lap_rng_seed(lap_global_rng(), (uint32_t)seed);
+    return 0;
+}
+
+int luaopen_lap(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushliteral(L, LAP_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushcfunction(L, lap_manual_seed);
+    lua_setfield(L, -2, "manual_seed");
+    lapL_open_tensor(L);
+    lapL_open_data(L);
+    lapL_open_nn(L);
+    lapL_open_init(L);
+    lapL_open_optim(L);
+    lapL_open_train(L);
+    return 1;
+}

@@ -1,0 +1,171 @@
+/* module.c: the generic half of the Module contract: reference counting, mode,
+ * freezing, parameter lists, argument checks around forward/backward. */
+#include "module.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+void lap_module_init(lap_module *m, const lap_module_ops *ops)
+{
+    memset(m, 0, sizeof *m);
+    m->ops = ops;
+    m->refcount = 1;
+    m->training = 1;
+}
+
+int lap_module_is(const lap_module *m, const char *type)
+{
+    return m && strcmp(m->ops->type, type) == 0;
+}
+
+int lap_module_add_param(lap_module *m, const char *name, lap_tensor *value)
+{
+    if (!value)
+        return LAP_ERR;
+    if (m->nparams == LAP_MAX_PARAMS) {
+        lap_tensor_release(value);
+        return lap_error("%s: too many parameters", m->ops->type);
+    }
+    lap_tensor *grad = lap_tensor_new(value->ndim, value->shape);
+    if (!grad) {
+        lap_tensor_release(value);
+        return LAP_ERR;
+    }
+    m->params[m->nparams] = value;
+    m->grads[m->nparams] = grad;
+    m->param_names[m->nparams] = name;
+    m->nparams++;
+    return LAP_OK;
+}
+
+int lap_module_add_child(lap_module *m, lap_module *child, const char *label)
+{
+    lap_module **children = realloc(m->children, (size_t)(m->nchildren + 1) * sizeof *children);
+    if (!children)
+        return lap_error("out of memory");
+    m->children = children;
+    const char **names = realloc(m->child_names, (size_t)(m->nchildren + 1) * sizeof *names);
+    if (!names)
+        return lap_error("out of memory");
+    m->child_names = names;
+    m->children[m->nchildren] = lap_module_retain(child);
+    m->child_names[m->nchildren] = label;
+    m->nchildren++;
+    return LAP_OK;
+}
+
+lap_module *lap_module_retain(lap_module *m)
+{
+    if (m)
+        m->refcount++;
+    return m;
+}
+
+void lap_module_release(lap_module *m)
+{
+    if (!m || --m->refcount > 0)
+        return;
+    if (m->ops->destroy)
+        m->ops->destroy(m);
+    for (int i = 0; i < m->nparams; i++) {
+        lap_tensor_release(m->params[i]);
+        lap_tensor_release(m->grads[i]);
+    }
+    for (int i = 0; i < m->nchildren; i++)
+        lap_module_release(m->children[i]);
+    free(m->children);
+    free(m->child_names);
+    lap_tensor_release(m->input);
+    lap_tensor_release(m->output);
+    lap_tensor_release(m->grad_input);
+    free(m);
+}
+
+int lap_module_forward(lap_module *m, lap_tensor *input)
+{
+    if (!input)
+        return lap_error("%s: forward needs an input tensor", m->ops->type);
+    /* Retain before releasing: the new input may be the old one. */
+    lap_tensor_retain(input);
+    lap_tensor_release(m->input);
+    m->input = input;
+    return m->ops->forward(m, input);
+}
+
+int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
+{
+    char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];
+    if (!m->input || !m->output)
+        return lap_error("%s: backward called before forward", m->ops->type);
+    if (!lap_same_shape(grad_output, m->output))
+        return lap_error("%s: gradient of shape %s does not match the output of shape %s", m->ops->type,
+                         lap_shape_str(grad_output, a, sizeof a), lap_shape_str(m->output, b, sizeof b));
+    return m->ops->backward(m, grad_output);
+}
+
+void lap_module_train(lap_module *m, int training)
+{
+    m->training = training;
+    for (int i = 0; i < m->nchildren; i++)
+        lap_module_train(m->children[i], training);
+}
+
+void lap_module_freeze(lap_module *m, int frozen)
+{
+    m->frozen = frozen;
+    for (int i = 0; i < m->nchildren; i++)
+        lap_module_freeze(m->children[i], frozen);
+}
+
+void lap_module_zero_grad(lap_module *m)
+{
+    for (int i = 0; i < m->nparams; i++)
+        lap_fill(lap_data(m->grads[i]), 0.0f, lap_numel(m->grads[i]));
+    for (int i = 0; i < m->nchildren; i++)
+        lap_module_zero_grad(m->children[i]);
+}
+
+static int collect(lap_module *m, int trainable_only, lap_tensor **params, lap_tensor **grads,
+                   int capacity, int count)
+{
+    if (!(trainable_only && m->frozen)) {
+        for (int i = 0; i < m->nparams; i++, count++) {
+            if (count < capacity) {
+                if (params)
+                    params[count] = m->params[i];
+                if (grads)
+                    grads[count] = m->grads[i];
+            }
+        }
+    }
+    for (int i = 0; i < m->nchildren; i++)
+        count = collect(m->children[i], trainable_only, params, grads, capacity, count);
+    return count;
+}
+
+int lap_module_parameters(lap_module *m, int trainable_only, lap_tensor **params, lap_tensor **grads,
+                          int capacity)
+{
+    return collect(m, trainable_only, params, grads, capacity, 0);
+}
+
+int lap_module_visit(lap_module *m, lap_module_visitor visit, void *context)
+{
+    if (visit(m, context) != LAP_OK)
+        return LAP_ERR;
+    for (int i = 0; i < m->nchildren; i++)
+        if (lap_module_visit(m->children[i], visit, context) != LAP_OK)
+            return LAP_ERR;
+    return LAP_OK;
+}
+
+void lap_module_describe(const lap_module *m, char *buf, size_t size)
+{
+    if (m->ops->describe)
+        m->ops->describe(m, buf, size);
+    else
+        snprintf(buf, size, "%s", m->ops->type);
+}

@@ -1,0 +1,89 @@
+/* module.h: the Module contract (torch/nn's), in C.
+ *
+ * A module is a struct that embeds `lap_module` as its first member, with a small
+ * vtable.  forward(input) computes m->output (a buffer the module owns and reuses
+ * across calls; callers must copy it if they keep it past the next forward) and
+ * keeps a reference to its input.  backward(grad_output) computes m->grad_input
+ * and ACCUMULATES (+=) into its parameter gradients unless the module is frozen;
+ * zeroing gradients is explicit (lap_module_zero_grad).  Parameters and their
+ * gradients are parallel arrays.  Containers (Sequential, ResNet) are modules.
+ *
+ * Errors: a leaf reports "Type: message"; a container rewrites a child's message
+ * into "Container.child[i].Type: message" (lap_error_wrap), so the user sees where
+ * in the network it failed.
+ */
+#ifndef LAP_MODULE_H
+#define LAP_MODULE_H
+
+#include "tensor.h"
+
+typedef struct lap_module lap_module;
+
+typedef struct lap_module_ops {
+    const char *type;                                    /* "Linear", "BatchNorm", ... */
+    int (*forward)(lap_module *m, lap_tensor *input);    /* sets m->output */
+    int (*backward)(lap_module *m, const lap_tensor *grad_output); /* sets m->grad_input */
+    void (*destroy)(lap_module *m);                      /* frees type-specific state */
+    /* "Linear(2 -> 3)" style description into buf; NULL means just the type */
+    void (*describe)(const lap_module *m, char *buf, size_t size);
+} lap_module_ops;
+
+#define LAP_MAX_PARAMS 4
+
+struct lap_module {
+    const lap_module_ops *ops;
+    int refcount;
+    int training;          /* 1 train mode, 0 eval mode */
+    int frozen;            /* parameters neither receive gradients nor get updated */
+    lap_tensor *input;     /* retained by forward, for backward */
+    lap_tensor *output;    /* owned buffer */
+    lap_tensor *grad_input;/* owned buffer */
+    int nparams;
+    lap_tensor *params[LAP_MAX_PARAMS];
+    lap_tensor *grads[LAP_MAX_PARAMS];
+    const char *param_names[LAP_MAX_PARAMS];
+    int nchildren;
+    lap_module **children; /* retained */
+    const char **child_names; /* NULL or a label per child ("block", "encoder") */
+};
+
+/* Generic entry points: check arguments, dispatch, and keep the contract. */
+int lap_module_forward(lap_module *m, lap_tensor *input);
+int lap_module_backward(lap_module *m, const lap_tensor *grad_output);
+lap_module *lap_module_retain(lap_module *m);
+void lap_module_release(lap_module *m);                 /* NULL-safe */
+void lap_module_train(lap_module *m, int training);     /* recursive */
+void lap_module_freeze(lap_module *m, int frozen);      /* recursive */
+void lap_module_zero_grad(lap_module *m);               /* recursive */
+void lap_module_describe(const lap_module *m, char *buf, size_t size);
+
+/* Parameter lists, depth first.  trainable_only skips frozen modules.
+ * Returns the count; fills at most `capacity` entries of params/grads (either may be NULL). */
+int lap_module_parameters(lap_module *m, int trainable_only, lap_tensor **params,
+                          lap_tensor **grads, int capacity);
+
+/* Visits m and every descendant, depth first (parents before children). */
+typedef int (*lap_module_visitor)(lap_module *m, void *context);
+int lap_module_visit(lap_module *m, lap_module_visitor visit, void *context);
+
+/* For implementations: initialise the common part (refcount 1, train mode). */
+void lap_module_init(lap_module *m, const lap_module_ops *ops);
+/* Registers a parameter (takes ownership of value; allocates its zeroed gradient). */
+int lap_module_add_param(lap_module *m, const char *name, lap_tensor *value);
+/* Adds a child (retains it). */
+int lap_module_add_child(lap_module *m, lap_module *child, const char *label);
+int lap_module_is(const lap_module *m, const char *type);
+
+/* ---- layers (layers.c) ---- */
+lap_module *lap_linear_new(int64_t in_features, int64_t out_features, int bias);
+lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps);
+lap_module *lap_relu_new(void);
+lap_module *lap_tanh_new(void);
+lap_module *lap_sigmoid_new(void);
+lap_module *lap_sequential_new(void);   /* children added with lap_module_add_child */
+
+/* BatchNorm running statistics (for tests and checkpoints). */
+lap_tensor *lap_batchnorm_running_mean(lap_module *m);
+lap_tensor *lap_batchnorm_running_var(lap_module *m);
+
+#endif

@@ -1,0 +1,183 @@
+/* optim.c: SGD and Adam (see optim.h for the exact update rules). */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+lap_optim_config lap_sgd_defaults(void)
+{
+    lap_optim_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = LAP_OPTIM_SGD;
+    c.lr = 0.01;
+    c.gamma = 0.1;
+    return c;
+}
+
+lap_optim_config lap_adam_defaults(void)
+{
+    lap_optim_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = LAP_OPTIM_ADAM;
+    c.lr = 0.001;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.eps = 1e-8;
+    c.gamma = 0.1;
+    return c;
+}
+
+static void unbind(lap_optimizer *o)
+{
+    for (int i = 0; i < o->nparams; i++) {
+        lap_tensor_release(o->params[i]);
+        lap_tensor_release(o->grads[i]);
+        lap_tensor_release(o->state1[i]);
+        lap_tensor_release(o->state2[i]);
+    }
+    free(o->params);
+    free(o->grads);
+    free(o->state1);
+    free(o->state2);
+    o->params = o->grads = o->state1 = o->state2 = NULL;
+    o->nparams = 0;
+}
+
+lap_optimizer *lap_optimizer_new(const lap_optim_config *config)
+{
+    const char *name = config->kind == LAP_OPTIM_SGD ? "optim.SGD" : "optim.Adam";
+    if (!(config->lr >= 0)) {
+        lap_error("%s: lr must be >= 0, got %g", name, config->lr);
+        return NULL;
+    }
+    if (config->momentum < 0 || config->weight_decay < 0) {
+        lap_error("%s: momentum and weight_decay must be >= 0", name);
+        return NULL;
+    }
+    if (config->kind == LAP_OPTIM_ADAM &&
+        !(config->beta1 >= 0 && config->beta1 < 1 && config->beta2 >= 0 && config->beta2 < 1 && config->eps >= 0)) {
+        lap_error("optim.Adam: betas must be in [0, 1) and eps >= 0, got (%g, %g) and %g", config->beta1,
+                  config->beta2, config->eps);
+        return NULL;
+    }
+    if (config->nesterov && (config->momentum <= 0 || config->dampening != 0)) {
+        lap_error("optim.SGD: nesterov needs momentum > 0 and dampening 0");
+        return NULL;
+    }
+    for (int i = 1; i < config->nmilestones; i++)
+        if (config->milestones[i] <= config->milestones[i - 1]) {
+            lap_error("%s: milestones must be increasing", name);
+            return NULL;
+        }
+    lap_optimizer *o = lap_calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->config = *config;
+    o->lr = config->lr;
+    o->refcount = 1;
+    return o;
+}
+
+int lap_optimizer_bind(lap_optimizer *o, lap_module *m)
+{
+    unbind(o);
+    int n = lap_module_parameters(m, 1, NULL, NULL, 0);
+    o->params = lap_calloc((size_t)n + 1, sizeof *o->params);
+    o->grads = lap_calloc((size_t)n + 1, sizeof *o->grads);
+    o->state1 = lap_calloc((size_t)n + 1, sizeof *o->state1);
+    o->state2 = lap_calloc((size_t)n + 1, sizeof *o->state2);
+    if (!o->params || !o->grads || !o->state1 || !o->state2)
+        return LAP_ERR;
+    lap_module_parameters(m, 1, o->params, o->grads, n);
+    o->nparams = n;
+    for (int i = 0; i < n; i++) {
+        lap_tensor_retain(o->params[i]);
+        lap_tensor_retain(o->grads[i]);
+        o->state1[i] = lap_tensor_new(o->params[i]->ndim, o->params[i]->shape);
+        o->state2[i] = o->config.kind == LAP_OPTIM_ADAM ? lap_tensor_new(o->params[i]->ndim, o->params[i]->shape)
+                                                         : NULL;
+        if (!o->state1[i] || (o->config.kind == LAP_OPTIM_ADAM && !o->state2[i]))
+            return LAP_ERR;
+    }
+    o->steps = 0;
+    return LAP_OK;
+}
+
+void lap_optimizer_zero_grad(lap_optimizer *o)
+{
+    for (int i = 0; i < o->nparams; i++)
+        lap_fill(lap_data(o->grads[i]), 0.0f, lap_numel(o->grads[i]));
+}
+
+/* param, grad, buf: (count) */
+static void sgd_update(float *param, const float *grad, float *buf, const lap_optim_config *c, double lr,
+                       int first, int64_t count)
+{
+    float wd = (float)c->weight_decay, momentum = (float)c->momentum, damp = 1.0f - (float)c->dampening;
+    for (int64_t i = 0; i < count; i++) {
+        float g = grad[i] + wd * param[i];
+        if (momentum != 0.0f) {
+            buf[i] = first ? g : momentum * buf[i] + damp * g;
+            g = c->nesterov ? g + momentum * buf[i] : buf[i];
+        }
+        param[i] -= (float)lr * g;
+    }
+}
+
+/* param, grad, m, v: (count); step is 1-based */
+static void adam_update(float *param, const float *grad, float *m, float *v, const lap_optim_config *c,
+                        double lr, int64_t step, int64_t count)
+{
+    double bias1 = 1.0 - pow(c->beta1, (double)step), bias2 = 1.0 - pow(c->beta2, (double)step);
+    float step_size = (float)(lr / bias1), bias2_sqrt = (float)sqrt(bias2);
+    float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps, wd = (float)c->weight_decay;
+    for (int64_t i = 0; i < count; i++) {
+        float g = grad[i] + wd * param[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * g;
+        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        float denom = sqrtf(v[i]) / bias2_sqrt + eps;
+        param[i] -= step_size * m[i] / denom;
+    }
+}
+
+int lap_optimizer_step(lap_optimizer *o)
+{
+    o->steps++;
+    for (int i = 0; i < o->nparams; i++) {
+        int64_t count = lap_numel(o->params[i]);
+        if (o->config.kind == LAP_OPTIM_SGD)
+            sgd_update(lap_data(o->params[i]), lap_data(o->grads[i]), lap_data(o->state1[i]), &o->config, o->lr,
+                       o->steps == 1, count);
+        else
+            adam_update(lap_data(o->params[i]), lap_data(o->grads[i]), lap_data(o->state1[i]),
+                        lap_data(o->state2[i]), &o->config, o->lr, o->steps, count);
+    }
+    return LAP_OK;
+}
+
+void lap_optimizer_epoch_end(lap_optimizer *o)
+{
+    o->epoch++;
+    int passed = 0;
+    for (int i = 0; i < o->config.nmilestones; i++)
+        passed += o->config.milestones[i] <= o->epoch;
+    o->lr = o->config.lr * pow(o->config.gamma, passed);
+}
+
+lap_optimizer *lap_optimizer_retain(lap_optimizer *o)
+{
+    if (o)
+        o->refcount++;
+    return o;
+}
+
+void lap_optimizer_release(lap_optimizer *o)
+{
+    if (!o || --o->refcount > 0)
+        return;
+    unbind(o);
+    free(o);
+}

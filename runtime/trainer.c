@@ -1,0 +1,298 @@
+/* trainer.c: training steps, epochs and evaluation for the plain, fixed-lambda and
+ * LAP trainers (see trainer.h for the rules).  Buffers for batches and logit
+ * gradients live in the trainer and are reused, so an epoch allocates nothing. */
+#include "trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "loss.h"
+
+static const char *trainer_name(lap_trainer_kind kind)
+{
+    switch (kind) {
+    case LAP_TRAIN_PLAIN: return "train.Plain";
+    case LAP_TRAIN_FIXED: return "train.Regularized";
+    default: return "train.LAP";
+    }
+}
+
+lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimizer *optimizer, double lambda,
+                             double tau, int steps, uint32_t seed)
+{
+    const char *name = trainer_name(kind);
+    if (!net || !optimizer) {
+        lap_error("%s: needs a net and an optimizer", name);
+        return NULL;
+    }
+    if (kind != LAP_TRAIN_PLAIN && !lap_as_resnet(net)) {
+        lap_error("%s: the transport cost needs a ResNet, got a %s", name, net->ops->type);
+        return NULL;
+    }
+    if ((kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4) && (steps < 1 || !(lambda > 0) || tau < 0)) {
+        lap_error("%s: needs steps >= 1, lambda0 > 0 and tau >= 0, got steps %d, lambda0 %g, tau %g", name, steps,
+                  lambda, tau);
+        return NULL;
+    }
+    if (kind == LAP_TRAIN_FIXED && !(lambda >= 0)) {
+        lap_error("%s: lambda must be >= 0, got %g", name, lambda);
+        return NULL;
+    }
+    lap_trainer *t = lap_calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->kind = kind;
+    t->net = lap_module_retain(net);
+    t->optimizer = lap_optimizer_retain(optimizer);
+    t->lambda = lambda;
+    t->tau = tau;
+    t->steps = steps;
+    t->refcount = 1;
+    lap_rng_seed(&t->rng, seed);
+    if (lap_optimizer_bind(optimizer, net) != LAP_OK) {
+        lap_trainer_release(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Forward in train mode and cross-entropy of the logits; grad (nullable) gets dCE/dlogits. */
+static int forward_loss(lap_trainer *t, lap_tensor *x, const int32_t *y, double *ce, int64_t *correct, int want_grad)
+{
+    char shape[LAP_SHAPE_BUF];
+    if (lap_module_forward(t->net, x) != LAP_OK)
+        return LAP_ERR;
+    lap_tensor *logits = t->net->output;
+    if (logits->ndim != 2)
+        return lap_error("%s: the network's output of shape %s should be (batch, classes)", trainer_name(t->kind),
+                         lap_shape_str(logits, shape, sizeof shape));
+    if (want_grad && lap_tensor_ensure_like(&t->grad_logits, logits) != LAP_OK)
+        return LAP_ERR;
+    return lap_cross_entropy(ce, want_grad ? lap_data(t->grad_logits) : NULL, correct, lap_data(logits), y,
+                             logits->shape[0], logits->shape[1], 1.0);
+}
+
+int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_stats *stats)
+{
+    lap_resnet *resnet = lap_as_resnet(t->net);
+    int64_t iteration = t->iteration + 1;
+    int uzawa_now = t->steps > 0 && iteration % t->steps == 0;
+    double ce;
+    int64_t correct;
+    lap_module_train(t->net, 1);
+    if (forward_loss(t, x, y, &ce, &correct, 1) != LAP_OK)
+        return LAP_ERR;
+    double ce_weight = 1.0, transport_weight = 0.0;
+    switch (t->kind) {
+    case LAP_TRAIN_PLAIN:
+        break;
+    case LAP_TRAIN_FIXED:
+        transport_weight = t->lambda;
+        break;
+    case LAP_TRAIN_LAP_MAIN:
+        if (uzawa_now)
+            t->lambda += t->tau * ce;
+        transport_weight = 1.0 / t->lambda;
+        break;
+    case LAP_TRAIN_LAP_CLOUD4:
+        ce_weight = t->lambda;
+        transport_weight = 1.0;
+        break;
+    }
+    double transport = resnet ? resnet->transport_cost : 0.0;
+    if (ce_weight != 1.0)
+        lap_scale(lap_data(t->grad_logits), (float)ce_weight, lap_numel(t->grad_logits));
+    if (resnet)
+        resnet->transport_weight = transport_weight;
+    lap_module_zero_grad(t->net);
+    int status = lap_module_backward(t->net, t->grad_logits);
+    if (resnet)
+        resnet->transport_weight = 0.0;
+    if (status != LAP_OK)
+        return LAP_ERR;
+    lap_optimizer_step(t->optimizer);
+    t->iteration = iteration;
+    if (stats) {
+        stats->loss = ce_weight * ce + transport_weight * transport;
+        stats->ce = ce;
+        stats->transport = transport;
+        stats->correct = correct;
+        stats->count = x->shape[0];
+    }
+    if (t->kind == LAP_TRAIN_LAP_CLOUD4 && uzawa_now) {
+        /* cloud4.py recomputes the loss on the same batch after the step, in train
+         * mode (so BatchNorm's running statistics see this batch once more). */
+        double ce_after;
+        if (forward_loss(t, x, y, &ce_after, NULL, 0) != LAP_OK)
+            return LAP_ERR;
+        t->lambda += t->tau * ce_after;
+    }
+    return LAP_OK;
+}
+
+static int ensure_batch(lap_trainer *t, int64_t n, int64_t batch)
+{
+    if (n > t->order_capacity) {
+        int64_t *order = realloc(t->order, sizeof *order * (size_t)n);
+        if (!order)
+            return lap_error("out of memory");
+        t->order = order;
+        t->order_capacity = n;
+    }
+    if (batch > t->batch_capacity) {
+        int32_t *labels = realloc(t->batch_y, sizeof *labels * (size_t)batch);
+        if (!labels)
+            return lap_error("out of memory");
+        t->batch_y = labels;
+        t->batch_capacity = batch;
+    }
+    return LAP_OK;
+}
+
+int lap_trainer_epoch(lap_trainer *t, const lap_dataset *d, int64_t batch, int shuffle, lap_epoch_stats *stats)
+{
+    if (batch < 1)
+        return lap_error("%s: batch size must be >= 1, got %lld", trainer_name(t->kind), (long long)batch);
+    if (d->n == 0)
+        return lap_error("%s: empty dataset", trainer_name(t->kind));
+    int64_t n = d->n, step_batch = batch < n ? batch : n;
+    if (ensure_batch(t, n, step_batch) != LAP_OK)
+        return LAP_ERR;
+    for (int64_t i = 0; i < n; i++)
+        t->order[i] = i;
+    if (shuffle)
+        lap_rng_shuffle_i64(&t->rng, t->order, n);
+    memset(stats, 0, sizeof *stats);
+    int64_t correct = 0;
+    for (int64_t start = 0; start < n; start += step_batch) {
+        if (lap_check_interrupt() != LAP_OK)
+            return LAP_ERR;
+        int64_t count = n - start < step_batch ? n - start : step_batch;
+        if (lap_dataset_gather(d, t->order + start, count, &t->batch_x, t->batch_y) != LAP_OK)
+            return LAP_ERR;
+        lap_step_stats step;
+        if (lap_trainer_step(t, t->batch_x, t->batch_y, &step) != LAP_OK)
+            return LAP_ERR;
+        stats->loss += step.loss * (double)count;
+        stats->ce += step.ce * (double)count;
+        stats->transport += step.transport * (double)count;
+        correct += step.correct;
+        stats->steps++;
+    }
+    stats->count = n;
+    stats->loss /= (double)n;
+    stats->ce /= (double)n;
+    stats->transport /= (double)n;
+    stats->accuracy = (double)correct / (double)n;
+    stats->lambda = t->lambda;
+    lap_optimizer_epoch_end(t->optimizer);
+    return LAP_OK;
+}
+
+lap_trainer *lap_trainer_retain(lap_trainer *t)
+{
+    if (t)
+        t->refcount++;
+    return t;
+}
+
+void lap_trainer_release(lap_trainer *t)
+{
+    if (!t || --t->refcount > 0)
+        return;
+    lap_module_release(t->net);
+    lap_optimizer_release(t->optimizer);
+    lap_tensor_release(t->batch_x);
+    lap_tensor_release(t->grad_logits);
+    free(t->order);
+    free(t->batch_y);
+    free(t);
+}
+
+void lap_eval_stats_free(lap_eval_stats *stats)
+{
+    free(stats->block_cost);
+    free(stats->block_energy);
+    stats->block_cost = stats->block_energy = NULL;
+}
+
+int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, lap_eval_stats *stats)
+{
+    char shape[LAP_SHAPE_BUF];
+    memset(stats, 0, sizeof *stats);
+    if (d->n == 0)
+        return lap_error("evaluate: empty dataset");
+    if (chunk < 1)
+        chunk = d->n;
+    lap_resnet *resnet = lap_as_resnet(net);
+    int nblocks = resnet ? resnet->nblocks : 0;
+    stats->nblocks = nblocks;
+    stats->block_cost = lap_calloc((size_t)nblocks + 1, sizeof(double));
+    stats->block_energy = lap_calloc((size_t)nblocks + 1, sizeof(double));
+    int64_t batch = chunk < d->n ? chunk : d->n;
+    int64_t *rows = lap_malloc(sizeof *rows * (size_t)batch);
+    int32_t *labels = lap_malloc(sizeof *labels * (size_t)batch);
+    lap_tensor *x = NULL;
+    int status = LAP_ERR, was_training = net->training;
+    if (!stats->block_cost || !stats->block_energy || !rows || !labels)
+        goto done;
+    lap_module_train(net, 0);
+    int64_t correct_total = 0, elements = 0;
+    double ce_total = 0;
+    for (int64_t start = 0; start < d->n; start += batch) {
+        if (lap_check_interrupt() != LAP_OK)
+            goto done;
+        int64_t count = d->n - start < batch ? d->n - start : batch;
+        for (int64_t i = 0; i < count; i++)
+            rows[i] = start + i;
+        if (lap_dataset_gather(d, rows, count, &x, labels) != LAP_OK || lap_module_forward(net, x) != LAP_OK)
+            goto done;
+        lap_tensor *logits = net->output;
+        if (logits->ndim != 2) {
+            lap_error("evaluate: the network's output of shape %s should be (batch, classes)",
+                      lap_shape_str(logits, shape, sizeof shape));
+            goto done;
+        }
+        double ce;
+        int64_t correct;
+        if (lap_cross_entropy(&ce, NULL, &correct, lap_data(logits), labels, count, logits->shape[1], 1.0) != LAP_OK)
+            goto done;
+        ce_total += ce * (double)count;
+        correct_total += correct;
+        for (int k = 0; k < nblocks; k++) {
+            const lap_tensor *v = resnet->displacements[k];
+            int64_t numel = lap_numel(v);
+            double squares = lap_sum_squares(lap_data(v), numel);
+            stats->block_energy[k] += squares;
+            /* Accumulate what makes the whole-set cost exact whatever the chunking. */
+            stats->block_cost[k] += resnet->transport.form == LAP_TRANSPORT_FROBENIUS
+                                        ? squares
+                                        : resnet->block_cost[k] * (double)numel;
+            if (k == 0)
+                elements += numel;
+        }
+    }
+    stats->count = d->n;
+    stats->accuracy = (double)correct_total / (double)d->n;
+    stats->ce = ce_total / (double)d->n;
+    for (int k = 0; k < nblocks; k++) {
+        if (resnet->transport.form == LAP_TRANSPORT_FROBENIUS)
+            stats->block_cost[k] = sqrt(stats->block_cost[k]);
+        else
+            stats->block_cost[k] /= (double)elements;
+        stats->block_energy[k] /= (double)d->n;
+        stats->transport += stats->block_cost[k];
+        stats->energy += stats->block_energy[k];
+    }
+    status = LAP_OK;
+done:
+    lap_module_train(net, was_training);
+    lap_tensor_release(x);
+    free(rows);
+    free(labels);
+    if (status != LAP_OK)
+        lap_eval_stats_free(stats);
+    return status;
+}

@@ -1,0 +1,79 @@
+/* trainer.h: the plain, fixed-lambda and LAP (Uzawa) trainers.
+ *
+ * Loss of a step, with CE the batch cross-entropy and C the transport cost:
+ *   PLAIN      CE
+ *   FIXED      CE + lambda * C
+ *   LAP_MAIN   CE + C / lambda; every `steps` optimizer steps, before the step,
+ *              lambda += tau * CE(current batch)          (skander-karkar/LAP main.py)
+ *   LAP_CLOUD4 lambda * CE + C; every `steps` steps, after the optimizer step, CE is
+ *              recomputed on the same batch (train mode) and lambda += tau * CE
+ *                                                           (internship cloud4.py)
+ * The step counter counts optimizer steps since the trainer was created (1-based,
+ * like the reference's `it`).  Batches: in order or shuffled by the trainer's own
+ * generator; the last batch may be smaller (DataLoader, drop_last=False).
+ */
+#ifndef LAP_TRAINER_H
+#define LAP_TRAINER_H
+
+#include "dataset.h"
+#include "optim.h"
+#include "resnet.h"
+#include "rng.h"
+
+typedef enum { LAP_TRAIN_PLAIN, LAP_TRAIN_FIXED, LAP_TRAIN_LAP_MAIN, LAP_TRAIN_LAP_CLOUD4 } lap_trainer_kind;
+
+typedef struct lap_step_stats {
+    double loss;        /* the minimized loss */
+    double ce;          /* cross-entropy */
+    double transport;   /* C */
+    int64_t correct, count;
+} lap_step_stats;
+
+typedef struct lap_epoch_stats {
+    double loss, ce, transport;   /* means over samples (weighted by batch size) */
+    double accuracy;              /* training accuracy of the train-mode outputs */
+    double lambda;                /* lambda at the end of the epoch */
+    int64_t steps, count;
+} lap_epoch_stats;
+
+typedef struct lap_eval_stats {
+    double accuracy, ce;
+    double transport;             /* sum of block costs, form of the net, whole set */
+    double energy;                /* sum_k mean_x ||v_k(x)||^2: the paper's C / N */
+    int nblocks;
+    double *block_cost;           /* nblocks, owned by the caller's struct: lap_eval_stats_free */
+    double *block_energy;
+    int64_t count;
+} lap_eval_stats;
+
+typedef struct lap_trainer {
+    lap_trainer_kind kind;
+    lap_module *net;              /* retained */
+    lap_optimizer *optimizer;     /* retained */
+    double lambda, tau;
+    int steps;                    /* s */
+    int64_t iteration;            /* optimizer steps taken */
+    lap_rng rng;                  /* batch shuffling */
+    int64_t *order;
+    int64_t order_capacity;
+    lap_tensor *batch_x, *grad_logits;
+    int32_t *batch_y;
+    int64_t batch_capacity;
+    int refcount;
+} lap_trainer;
+
+lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimizer *optimizer,
+                             double lambda, double tau, int steps, uint32_t seed);
+/* One optimizer step on a batch x (N, ...) with labels y. */
+int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_stats *stats);
+/* One pass over d in batches of `batch`. */
+int lap_trainer_epoch(lap_trainer *t, const lap_dataset *d, int64_t batch, int shuffle,
+                      lap_epoch_stats *stats);
+lap_trainer *lap_trainer_retain(lap_trainer *t);
+void lap_trainer_release(lap_trainer *t);
+
+/* Eval-mode pass over d in chunks (the train/eval mode is restored afterwards). */
+int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, lap_eval_stats *stats);
+void lap_eval_stats_free(lap_eval_stats *stats);
+
+#endif

@@ -1,0 +1,26 @@
+#!/bin/sh
+# run.sh: the test suite runner used by `make test` and `make asan`.
+# Arguments: the compiled C test binaries.  Then every tests/*.lua is run by laprun
+# (each must exit 0; a failing assertion raises an error, so laprun exits 1), then
+# every tests/test_*.sh with LAPRUN and LAPSO in the environment.
+: "${LAPRUN:=./laprun}"
+export LAPRUN LAPSO BUILD
+failed=0
+passed=0
+run() {
+    name=$1; shift
+    start=$(date +%s.%N)
+    if "$@" > "${BUILD:-build}/last-test.log" 2>&1; then
+        passed=$((passed + 1))
+        printf 'ok   %-36s %5.1fs\n' "$name" "$(awk "BEGIN { print $(date +%s.%N) - $start }")"
+    else
+        failed=$((failed + 1))
+        printf 'FAIL %s\n' "$name"
+        sed 's/^/     | /' "${BUILD:-build}/last-test.log" | tail -40
+    fi
+}
+for t in "$@"; do run "$(basename "$t")" "$t"; done
+for t in tests/test_*.lua; do [ -f "$t" ] && run "$(basename "$t")" "$LAPRUN" "$t"; done
+for t in tests/test_*.sh; do [ -f "$t" ] && run "$(basename "$t")" sh "$t"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
