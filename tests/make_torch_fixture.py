@@ -9,13 +9,13 @@ The model (float32, torch.manual_seed(1234)) is a small residual network:
     x (6, 3) = torch.randn, y (6,) = [0, 1, 2, 1, 0, 2]
     encoder     Linear(3, 4)
     3 blocks    v = fc2(relu(bn(fc1(x)))), out = x + v
-                fc1 Linear(4, 5), bn BatchNorm1d(5) (momentum 0.1, eps 1e-5),
+                fc1 Linear(4, 5, bias=False), bn BatchNorm1d(5) (momentum 0.1, eps 1e-5),
                 fc2 Linear(5, 4); bn.weight = 1 + 0.1*randn, bn.bias = 0.1*randn
     classifier  Linear(4, 3)
 
-Linears keep torch's default init.  Parameters are listed (param.1 .. param.22)
+Linears keep torch's default init.  Parameters are listed (param.1 .. param.19)
 in the order the C side uses: encoder.weight (4x3), encoder.bias, then per block
-fc1.weight (5x4), fc1.bias, bn.weight, bn.bias, fc2.weight (4x5), fc2.bias, then
+fc1.weight (5x4), bn.weight, bn.bias, fc2.weight (4x5), fc2.bias, then
 classifier.weight (3x4), classifier.bias.  Weights are (out, in) as in torch.
 
 loss = F.cross_entropy(logits, y) (mean) + 0.1 * C, with the transport cost C a
@@ -27,14 +27,14 @@ sum over blocks of block_cost_k:
 Records (one per line: `name ndim d1 .. dn v1 .. vN`, values %.9g; ndim 0 is a
 scalar with one value and no dims; lines starting with '#' are comments):
 
-    x, y, param.1 .. param.22                    inputs and initial parameters
+    x, y, param.1 .. param.19                    inputs and initial parameters
     <form>.logits, .ce, .transport, .block_cost (3), .loss,
-    <form>.grad.1 .. .grad.22, <form>.grad_x,
+    <form>.grad.1 .. .grad.19, <form>.grad_x,
     <form>.running_mean.k, <form>.running_var.k  (k = 1..3; BN running stats
                                                   after this single train forward)
         for form in mean, frob, mean15; each from a fresh copy of the initial
         model in train mode.
-    <opt>.loss.s (s = 1..3; loss before step s), <opt>.step3.param.1 .. 22,
+    <opt>.loss.s (s = 1..3; loss before step s), <opt>.step3.param.1 .. 19,
     <opt>.eval_logits (eval mode after the 3 steps)
         for opt in sgd (lr 0.1, momentum 0.9, weight_decay 1e-3) and
         adam (lr 0.01, betas (0.9, 0.99), eps 1e-8, weight_decay 0), each from a
@@ -51,13 +51,13 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures", "torch_resnet.txt")
 LAMBDA = 0.1
-NPARAM = 2 + 3 * 6 + 2  # = 22: encoder, 3 blocks x 6, classifier
+NPARAM = 2 + 3 * 5 + 2  # = 19: encoder, 3 blocks x 5, classifier
 
 
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
-        self.fc1 = nn.Linear(4, 5)
+        self.fc1 = nn.Linear(4, 5, bias=False)  # a bias before BatchNorm has an exactly zero gradient, whose float noise Adam would amplify
         self.bn = nn.BatchNorm1d(5, eps=1e-5, momentum=0.1)
         self.fc2 = nn.Linear(5, 4)
 
@@ -84,7 +84,7 @@ class Net(nn.Module):
     def ordered_params(self):
         ps = [self.encoder.weight, self.encoder.bias]
         for b in self.blocks:
-            ps += [b.fc1.weight, b.fc1.bias, b.bn.weight, b.bn.bias,
+            ps += [b.fc1.weight, b.bn.weight, b.bn.bias,
                    b.fc2.weight, b.fc2.bias]
         ps += [self.classifier.weight, self.classifier.bias]
         return ps

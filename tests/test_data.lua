@@ -157,7 +157,7 @@ expect_error("data.dataset: x has 2 rows but 3 labels", lap.data.dataset, lap.ze
 expect_error("integer >= 0", lap.data.dataset, lap.zeros(2, 2), { 0, -1 })
 expect_error("integer >= 0", lap.data.dataset, lap.zeros(2, 2), { 0, 0.5 })
 expect_error("labels must be a table", lap.data.dataset, lap.zeros(2, 2), "01")
-expect_error("tensor", lap.data.dataset, { { 1, 2 } }, { 0 })
+expect_error("lap.Tensor expected, got table", lap.data.dataset, { { 1, 2 } }, { 0 })
 expect_error("dataset", circles.split, "not a dataset", 0.8)
 expect_error("batch size must be >= 1", circles.batches, circles, 0)
 

@@ -23,7 +23,7 @@ assert(message:find("3 features, expected 2", 1, true), message)
 local bad = lap.nn.ResNet { blocks = { block(), lap.nn.Linear(2, 3) } }
 expect_error("ResNet.block[2]", bad.forward, bad, lap.tensor { { 1, 2 } })
 -- Wrong types, unknown options, backward before forward.
-expect_error("tensor", linear.forward, linear, { 1, 2 })
+expect_error("lap.Tensor expected, got table", linear.forward, linear, { 1, 2 })
 expect_error("unknown option 'hidden'", lap.nn.ResNet, { blocks = 2, block = block, hidden = 3 })
 expect_error("unknown option 'bias_init'", lap.nn.Linear, 2, 3, { bias_init = 0 })
 expect_error("unknown option 'momentun'", lap.optim.SGD, { lr = 0.1, momentun = 0.9 })

@@ -1,7 +1,7 @@
 -- test_torch_reference.lua: lap against PyTorch on a small fully connected ResNet.
 --
 -- tests/fixtures/torch_resnet.txt is written by tests/make_torch_fixture.py
--- (Debian's python3-torch): Linear(3,4) encoder, 3 blocks Linear(4,5)-BN(5)-ReLU-
+-- (Debian's python3-torch): Linear(3,4) encoder, 3 blocks Linear(4,5, no bias)-BN(5)-ReLU-
 -- Linear(5,4), Linear(4,3) classifier, loss CE + 0.1 * C for the three transport
 -- forms, then 3 SGD and 3 Adam steps.  Tolerances: a value a matches the reference
 -- b when |a - b| <= tol * max(|b|, m), m the largest magnitude in the record
@@ -66,13 +66,13 @@ local function build(form, p)
     encoder = lap.nn.Linear(3, 4),
     blocks = 3,
     block = function()
-      return lap.nn.Sequential { lap.nn.Linear(4, 5), lap.nn.BatchNorm(5), lap.nn.ReLU(), lap.nn.Linear(5, 4) }
+      return lap.nn.Sequential { lap.nn.Linear(4, 5, { bias = false }), lap.nn.BatchNorm(5), lap.nn.ReLU(), lap.nn.Linear(5, 4) }
     end,
     classifier = lap.nn.Linear(4, 3),
     transport = form, p = p,
   }
   local params = net:parameters()
-  assert(#params == 22, "expected 22 parameter tensors, got " .. #params)
+  assert(#params == 19, "expected 19 parameter tensors, got " .. #params)
   for i, param in ipairs(params) do param:copy(as_tensor("param." .. i)) end
   return net
 end
