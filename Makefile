@@ -11,7 +11,7 @@
 CC      ?= gcc
 PREFIX  ?= /usr/local
 BUILD   ?= build
-OPT     ?= -O2 -march=x86-64-v2
+OPT     ?= -O3 -march=x86-64-v2
 SANITIZE ?=
 PKGS    := lua5.4 openblas readline
 DEBS    := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev libreadline-dev zlib1g-dev

@@ -75,11 +75,9 @@ static double pytorch_median_us(char *version, size_t size)
     while (fgets(line, sizeof line, p)) {
         if (sscanf(line, "pytorch_us %lf", &us) == 1) {
             char *torch = strstr(line, "torch ");
-            snprintf(version, size, "%s", torch ? torch : "");
-            version[strcspn(version, "\n")] = '\0';
+            snprintf(version, size, "%.*s", torch ? (int)strcspn(torch, "\n") % 200 : 0, torch ? torch : "");
         } else if (strncmp(line, "pytorch_unavailable", 19) == 0) {
-            snprintf(version, size, "%s", line);
-            version[strcspn(version, "\n")] = '\0';
+            snprintf(version, size, "%.*s", (int)strcspn(line, "\n") % 200, line);
         }
     }
     pclose(p);

@@ -24,10 +24,100 @@ typedef struct linear {
     int has_bias;
 } linear;
 
+/* Narrow layers (the paper's 2-D blocks are 2x2) are much faster as loops over the
+ * batch with the layer's sizes known at compile time (the weights and gradient
+ * accumulators then live in registers) than as sgemm calls, whose fixed cost
+ * dominates at these sizes.  NARROW_KERNEL instantiates them for sizes up to 4. */
+#define NARROW_MAX 4
+
+#define NARROW_KERNEL(IN, OUT)                                                                            \
+    static void linear_forward_##IN##x##OUT(float *out, const float *in, const float *weight,              \
+                                            const float *bias, int64_t N)                                  \
+    {                                                                                                      \
+        float w[OUT][IN], b[OUT];                                                                          \
+        for (int o = 0; o < OUT; o++) {                                                                    \
+            b[o] = bias ? bias[o] : 0.0f;                                                                  \
+            for (int i = 0; i < IN; i++)                                                                   \
+                w[o][i] = weight[o * IN + i];                                                              \
+        }                                                                                                  \
+        for (int64_t n = 0; n < N; n++)                                                                    \
+            for (int o = 0; o < OUT; o++) {                                                                \
+                float sum = b[o];                                                                          \
+                for (int i = 0; i < IN; i++)                                                               \
+                    sum += w[o][i] * in[n * IN + i];                                                       \
+                out[n * OUT + o] = sum;                                                                    \
+            }                                                                                              \
+    }                                                                                                      \
+    static void linear_backward_##IN##x##OUT(float *din, float *dweight, float *dbias, const float *dout,  \
+                                             const float *in, const float *weight, int64_t N)              \
+    {                                                                                                      \
+        /* Rows go in pairs with separate accumulators, halving the add-latency chain. */                \
+        float w[OUT][IN], dw[2][OUT][IN] = {{{0}}}, db[2][OUT] = {{0}};                                    \
+        for (int o = 0; o < OUT; o++)                                                                      \
+            for (int i = 0; i < IN; i++)                                                                   \
+                w[o][i] = weight[o * IN + i];                                                              \
+        int64_t n = 0;                                                                                     \
+        for (; n + 2 <= N; n += 2)                                                                         \
+            for (int r = 0; r < 2; r++) {                                                                  \
+                float dx[IN] = {0};                                                                        \
+                for (int o = 0; o < OUT; o++) {                                                            \
+                    float g = dout[(n + r) * OUT + o];                                                     \
+                    db[r][o] += g;                                                                         \
+                    for (int i = 0; i < IN; i++) {                                                         \
+                        dx[i] += g * w[o][i];                                                              \
+                        dw[r][o][i] += g * in[(n + r) * IN + i];                                           \
+                    }                                                                                      \
+                }                                                                                          \
+                for (int i = 0; i < IN; i++)                                                               \
+                    din[(n + r) * IN + i] = dx[i];                                                         \
+            }                                                                                              \
+        for (; n < N; n++) {                                                                               \
+            float dx[IN] = {0};                                                                            \
+            for (int o = 0; o < OUT; o++) {                                                                \
+                float g = dout[n * OUT + o];                                                               \
+                db[0][o] += g;                                                                             \
+                for (int i = 0; i < IN; i++) {                                                             \
+                    dx[i] += g * w[o][i];                                                                  \
+                    dw[0][o][i] += g * in[n * IN + i];                                                     \
+                }                                                                                          \
+            }                                                                                              \
+            for (int i = 0; i < IN; i++)                                                                   \
+                din[n * IN + i] = dx[i];                                                                   \
+        }                                                                                                  \
+        if (dweight)                                                                                       \
+            for (int o = 0; o < OUT; o++)                                                                  \
+                for (int i = 0; i < IN; i++)                                                               \
+                    dweight[o * IN + i] += dw[0][o][i] + dw[1][o][i];                                      \
+        if (dbias)                                                                                         \
+            for (int o = 0; o < OUT; o++)                                                                  \
+                dbias[o] += db[0][o] + db[1][o];                                                           \
+    }
+
+#define NARROW_ROW(IN) NARROW_KERNEL(IN, 1) NARROW_KERNEL(IN, 2) NARROW_KERNEL(IN, 3) NARROW_KERNEL(IN, 4)
+NARROW_ROW(1)
+NARROW_ROW(2)
+NARROW_ROW(3)
+NARROW_ROW(4)
+
+typedef void (*narrow_forward_fn)(float *, const float *, const float *, const float *, int64_t);
+typedef void (*narrow_backward_fn)(float *, float *, float *, const float *, const float *, const float *, int64_t);
+#define NARROW_ENTRY(IN) {linear_forward_##IN##x1, linear_forward_##IN##x2, linear_forward_##IN##x3, linear_forward_##IN##x4}
+#define NARROW_BENTRY(IN) {linear_backward_##IN##x1, linear_backward_##IN##x2, linear_backward_##IN##x3, linear_backward_##IN##x4}
+static const narrow_forward_fn narrow_forward[NARROW_MAX][NARROW_MAX] = {NARROW_ENTRY(1), NARROW_ENTRY(2),
+                                                                         NARROW_ENTRY(3), NARROW_ENTRY(4)};
+static const narrow_backward_fn narrow_backward[NARROW_MAX][NARROW_MAX] = {NARROW_BENTRY(1), NARROW_BENTRY(2),
+                                                                           NARROW_BENTRY(3), NARROW_BENTRY(4)};
+
+static int is_narrow(int64_t IN, int64_t OUT) { return IN <= NARROW_MAX && OUT <= NARROW_MAX; }
+
 /* out: (N, OUT), in: (N, IN), weight: (OUT, IN), bias: (OUT) or NULL */
 static void linear_forward(float *out, const float *in, const float *weight, const float *bias,
                            int64_t N, int64_t IN, int64_t OUT)
 {
+    if (is_narrow(IN, OUT)) {
+        narrow_forward[IN - 1][OUT - 1](out, in, weight, bias, N);
+        return;
+    }
     lap_gemm(out, in, weight, 0, 1, N, OUT, IN, 1.0f, 0.0f);
     if (bias)
         for (int64_t n = 0; n < N; n++)
@@ -40,6 +130,10 @@ static void linear_forward(float *out, const float *in, const float *weight, con
 static void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
                             const float *in, const float *weight, int64_t N, int64_t IN, int64_t OUT)
 {
+    if (is_narrow(IN, OUT)) {
+        narrow_backward[IN - 1][OUT - 1](din, dweight, dbias, dout, in, weight, N);
+        return;
+    }
     lap_gemm(din, dout, weight, 0, 0, N, IN, OUT, 1.0f, 0.0f);
     if (dweight)
         lap_gemm(dweight, dout, in, 1, 0, OUT, IN, N, 1.0f, 1.0f);
@@ -141,11 +235,101 @@ static void bn_dims(const lap_tensor *x, int64_t *N, int64_t *C, int64_t *S)
         *S *= x->shape[d];
 }
 
+/* (N, C) inputs with few features (the paper's 2-D blocks have C = 2): per-feature
+ * sums over rows with C known at compile time and four rows in flight, so the
+ * accumulators stay in registers and the adds do not wait on each other. */
+#define BN_NARROW_MAX 4
+#define BN_NARROW(C)                                                                                     \
+    static void bn_row_sums_##C(double *sum_x, double *sum_xy, const float *x, const float *y,          \
+                                double center_unused, int64_t N)                                          \
+    {                                                                                                     \
+        double a[4][C] = {{0}}, b[4][C] = {{0}};                                                          \
+        int64_t n = 0;                                                                                    \
+        for (; n + 4 <= N; n += 4)                                                                        \
+            for (int r = 0; r < 4; r++)                                                                   \
+                for (int c = 0; c < C; c++) {                                                             \
+                    double v = x[(n + r) * C + c];                                                        \
+                    a[r][c] += v;                                                                         \
+                    b[r][c] += v * (y ? y[(n + r) * C + c] : v);                                          \
+                }                                                                                         \
+        for (; n < N; n++)                                                                                \
+            for (int c = 0; c < C; c++) {                                                                 \
+                double v = x[n * C + c];                                                                  \
+                a[0][c] += v;                                                                             \
+                b[0][c] += v * (y ? y[n * C + c] : v);                                                    \
+            }                                                                                             \
+        for (int c = 0; c < C; c++) {                                                                     \
+            sum_x[c] = (a[0][c] + a[1][c]) + (a[2][c] + a[3][c]);                                         \
+            sum_xy[c] = (b[0][c] + b[1][c]) + (b[2][c] + b[3][c]);                                        \
+        }                                                                                                 \
+    }
+/* y = a * x + b per feature, and the same with the normalised value kept:
+ * the forward's normalisation and the backward's input gradient. */
+#define BN_NARROW_APPLY(C)                                                                               \
+    static void bn_row_affine_##C(float *out, float *kept, const float *in, const float *scale,         \
+                                  const float *shift, const float *post_scale, const float *post_shift,  \
+                                  int64_t N)                                                              \
+    {                                                                                                     \
+        float a[C], b[C], pa[C], pb[C];                                                                   \
+        for (int c = 0; c < C; c++) {                                                                     \
+            a[c] = scale[c];                                                                              \
+            b[c] = shift[c];                                                                              \
+            pa[c] = post_scale ? post_scale[c] : 1.0f;                                                    \
+            pb[c] = post_shift ? post_shift[c] : 0.0f;                                                    \
+        }                                                                                                 \
+        for (int64_t n = 0; n < N; n++)                                                                   \
+            for (int c = 0; c < C; c++) {                                                                 \
+                float v = (in[n * C + c] + b[c]) * a[c];                                                  \
+                if (kept)                                                                                 \
+                    kept[n * C + c] = v;                                                                  \
+                out[n * C + c] = pa[c] * v + pb[c];                                                       \
+            }                                                                                             \
+    }
+/* The train-mode input gradient: dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat)). */
+#define BN_NARROW_GRAD(C)                                                                                \
+    static void bn_row_grad_##C(float *din, const float *dout, const float *normalized,                 \
+                                const float *scale, const float *mean_dy, const float *mean_dy_xhat,     \
+                                int64_t N)                                                                \
+    {                                                                                                     \
+        float a[C], m[C], k[C];                                                                           \
+        for (int c = 0; c < C; c++) {                                                                     \
+            a[c] = scale[c];                                                                              \
+            m[c] = mean_dy[c];                                                                            \
+            k[c] = mean_dy_xhat[c];                                                                       \
+        }                                                                                                 \
+        for (int64_t n = 0; n < N; n++)                                                                   \
+            for (int c = 0; c < C; c++)                                                                   \
+                din[n * C + c] = a[c] * (dout[n * C + c] - m[c] - normalized[n * C + c] * k[c]);          \
+    }
+#define BN_NARROW_ALL(C) BN_NARROW(C) BN_NARROW_APPLY(C) BN_NARROW_GRAD(C)
+BN_NARROW_ALL(1)
+BN_NARROW_ALL(2)
+BN_NARROW_ALL(3)
+BN_NARROW_ALL(4)
+typedef void (*bn_row_sums_fn)(double *, double *, const float *, const float *, double, int64_t);
+static const bn_row_sums_fn bn_row_sums[BN_NARROW_MAX] = {bn_row_sums_1, bn_row_sums_2, bn_row_sums_3,
+                                                          bn_row_sums_4};
+typedef void (*bn_row_affine_fn)(float *, float *, const float *, const float *, const float *, const float *,
+                                 const float *, int64_t);
+static const bn_row_affine_fn bn_row_affine[BN_NARROW_MAX] = {bn_row_affine_1, bn_row_affine_2,
+                                                              bn_row_affine_3, bn_row_affine_4};
+typedef void (*bn_row_grad_fn)(float *, const float *, const float *, const float *, const float *, const float *,
+                               int64_t);
+static const bn_row_grad_fn bn_row_grad[BN_NARROW_MAX] = {bn_row_grad_1, bn_row_grad_2, bn_row_grad_3,
+                                                          bn_row_grad_4};
+
 /* out, normalized: (N, C, S); in: (N, C, S); mean, inv_std: (C) given; weight, bias: (C) */
 static void batchnorm_apply(float *out, float *normalized, const float *in, const float *mean,
                             const float *inv_std, const float *weight, const float *bias, int64_t N,
                             int64_t C, int64_t S)
 {
+    if (S == 1 && C <= BN_NARROW_MAX) {
+        float shift[BN_NARROW_MAX];
+        for (int64_t c = 0; c < C; c++)
+            shift[c] = -mean[c];
+        bn_row_affine[C - 1](out, normalized, in, inv_std, shift, weight, bias, N);
+        return;
+    }
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             const float *x = in + (n * C + c) * S;
@@ -157,22 +341,87 @@ static void batchnorm_apply(float *out, float *normalized, const float *in, cons
         }
 }
 
-/* mean, var (biased): (C) out; in: (N, C, S) */
+/* Sums over count floats spaced by stride, in double, with four independent
+ * accumulators: a single running sum is bound by the latency of the add. */
+static double strided_sum(const float *x, int64_t count, int64_t stride)
+{
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        a0 += x[i * stride];
+        a1 += x[(i + 1) * stride];
+        a2 += x[(i + 2) * stride];
+        a3 += x[(i + 3) * stride];
+    }
+    for (; i < count; i++)
+        a0 += x[i * stride];
+    return (a0 + a1) + (a2 + a3);
+}
+
+/* sum_i (x_i - center)^2 and sum_i x_i * y_i over strided floats, likewise. */
+static double strided_deviation(const float *x, int64_t count, int64_t stride, double center)
+{
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        double d0 = x[i * stride] - center, d1 = x[(i + 1) * stride] - center;
+        double d2 = x[(i + 2) * stride] - center, d3 = x[(i + 3) * stride] - center;
+        a0 += d0 * d0;
+        a1 += d1 * d1;
+        a2 += d2 * d2;
+        a3 += d3 * d3;
+    }
+    for (; i < count; i++)
+        a0 += (x[i * stride] - center) * (x[i * stride] - center);
+    return (a0 + a1) + (a2 + a3);
+}
+
+static double strided_dot(const float *x, const float *y, int64_t count, int64_t stride)
+{
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        a0 += (double)x[i * stride] * y[i * stride];
+        a1 += (double)x[(i + 1) * stride] * y[(i + 1) * stride];
+        a2 += (double)x[(i + 2) * stride] * y[(i + 2) * stride];
+        a3 += (double)x[(i + 3) * stride] * y[(i + 3) * stride];
+    }
+    for (; i < count; i++)
+        a0 += (double)x[i * stride] * y[i * stride];
+    return (a0 + a1) + (a2 + a3);
+}
+
+/* mean, var (biased): (C) out; in: (N, C, S).  Sums in double, two passes. */
 static void batchnorm_statistics(double *mean, double *var, const float *in, int64_t N, int64_t C, int64_t S)
 {
     double count = (double)(N * S);
+    if (S == 1 && C <= BN_NARROW_MAX) {
+        /* One pass: sum and sum of squares in double.  float32 inputs of a
+         * normalised-scale layer lose nothing measurable to the subtraction. */
+        double sums[BN_NARROW_MAX], squares[BN_NARROW_MAX];
+        bn_row_sums[C - 1](sums, squares, in, NULL, 0.0, N);
+        for (int64_t c = 0; c < C; c++) {
+            mean[c] = sums[c] / count;
+            var[c] = squares[c] / count - mean[c] * mean[c];
+            if (var[c] < 0)
+                var[c] = 0;
+        }
+        return;
+    }
     for (int64_t c = 0; c < C; c++) {
         double sum = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *x = in + (n * C + c) * S;
-            for (int64_t s = 0; s < S; s++)
-                sum += x[s];
+        if (S == 1) {
+            sum = strided_sum(in + c, N, C);
+        } else {
+            for (int64_t n = 0; n < N; n++)
+                sum += strided_sum(in + (n * C + c) * S, S, 1);
         }
         double mu = sum / count, squares = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *x = in + (n * C + c) * S;
-            for (int64_t s = 0; s < S; s++)
-                squares += (x[s] - mu) * (x[s] - mu);
+        if (S == 1) {
+            squares = strided_deviation(in + c, N, C, mu);
+        } else {
+            for (int64_t n = 0; n < N; n++)
+                squares += strided_deviation(in + (n * C + c) * S, S, 1, mu);
         }
         mean[c] = mu;
         var[c] = squares / count;
@@ -186,29 +435,42 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
                                int batch_stats, int64_t N, int64_t C, int64_t S)
 {
     double count = (double)(N * S);
-    for (int64_t c = 0; c < C; c++) {
-        double sum_dy = 0, sum_dy_xhat = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *dy = dout + (n * C + c) * S, *xhat = normalized + (n * C + c) * S;
-            for (int64_t s = 0; s < S; s++) {
-                sum_dy += dy[s];
-                sum_dy_xhat += dy[s] * xhat[s];
+    double sum_dy[C], sum_dy_xhat[C];
+    if (S == 1 && C <= BN_NARROW_MAX)
+        bn_row_sums[C - 1](sum_dy, sum_dy_xhat, dout, normalized, 0.0, N);
+    for (int64_t c = 0; c < C && !(S == 1 && C <= BN_NARROW_MAX); c++) {
+        if (S == 1) {
+            sum_dy[c] = strided_sum(dout + c, N, C);
+            sum_dy_xhat[c] = strided_dot(dout + c, normalized + c, N, C);
+        } else {
+            sum_dy[c] = sum_dy_xhat[c] = 0;
+            for (int64_t n = 0; n < N; n++) {
+                sum_dy[c] += strided_sum(dout + (n * C + c) * S, S, 1);
+                sum_dy_xhat[c] += strided_dot(dout + (n * C + c) * S, normalized + (n * C + c) * S, S, 1);
             }
         }
+    }
+    float scale[C], mean_dy[C], mean_dy_xhat[C];
+    for (int64_t c = 0; c < C; c++) {
         if (dweight)
-            dweight[c] += (float)sum_dy_xhat;
+            dweight[c] += (float)sum_dy_xhat[c];
         if (dbias)
-            dbias[c] += (float)sum_dy;
-        double scale = weight[c] * inv_std[c];
-        double mean_dy = sum_dy / count, mean_dy_xhat = sum_dy_xhat / count;
-        for (int64_t n = 0; n < N; n++) {
+            dbias[c] += (float)sum_dy[c];
+        scale[c] = weight[c] * inv_std[c];
+        mean_dy[c] = batch_stats ? (float)(sum_dy[c] / count) : 0.0f;
+        mean_dy_xhat[c] = batch_stats ? (float)(sum_dy_xhat[c] / count) : 0.0f;
+    }
+    if (S == 1 && C <= BN_NARROW_MAX) {
+        bn_row_grad[C - 1](din, dout, normalized, scale, mean_dy, mean_dy_xhat, N);
+        return;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
             const float *dy = dout + (n * C + c) * S, *xhat = normalized + (n * C + c) * S;
             float *dx = din + (n * C + c) * S;
             for (int64_t s = 0; s < S; s++)
-                dx[s] = batch_stats ? (float)(scale * (dy[s] - mean_dy - xhat[s] * mean_dy_xhat))
-                                    : (float)(scale * dy[s]);
+                dx[s] = scale[c] * (dy[s] - mean_dy[c] - xhat[s] * mean_dy_xhat[c]);
         }
-    }
 }
 
 static int batchnorm_fwd(lap_module *m, lap_tensor *input)

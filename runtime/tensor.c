@@ -133,7 +133,7 @@ static void storage_release(lap_storage *s)
 
 static lap_tensor *tensor_alloc(int ndim, const int64_t *shape, int zeroed)
 {
-    int64_t numel;
+    int64_t numel = 0;
     if (check_shape(ndim, shape, &numel) != LAP_OK)
         return NULL;
     lap_tensor *t = lap_malloc(sizeof *t);
@@ -367,10 +367,18 @@ double lap_sum(const float *in, int64_t count)
 
 double lap_sum_squares(const float *in, int64_t count)
 {
-    double total = 0.0;
-    for (int64_t i = 0; i < count; i++)
-        total += (double)in[i] * in[i];
-    return total;
+    /* Four accumulators: one running sum would be bound by the add's latency. */
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        a0 += (double)in[i] * in[i];
+        a1 += (double)in[i + 1] * in[i + 1];
+        a2 += (double)in[i + 2] * in[i + 2];
+        a3 += (double)in[i + 3] * in[i + 3];
+    }
+    for (; i < count; i++)
+        a0 += (double)in[i] * in[i];
+    return (a0 + a1) + (a2 + a3);
 }
 
 /* ---- elementwise ops ---- */

@@ -3,19 +3,17 @@
 
 #include <math.h>
 
+#include "tensor.h"
+
 double lap_transport_cost(const lap_transport *t, const float *displacement, int64_t count)
 {
     if (count == 0)
         return 0.0;
     double total = 0;
-    if (t->form == LAP_TRANSPORT_FROBENIUS) {
-        for (int64_t i = 0; i < count; i++)
-            total += (double)displacement[i] * displacement[i];
-        return sqrt(total);
-    }
+    if (t->form == LAP_TRANSPORT_FROBENIUS)
+        return sqrt(lap_sum_squares(displacement, count));
     if (t->p == 2.0) {
-        for (int64_t i = 0; i < count; i++)
-            total += (double)displacement[i] * displacement[i];
+        total = lap_sum_squares(displacement, count);
     } else {
         for (int64_t i = 0; i < count; i++)
             total += pow(fabs((double)displacement[i]), t->p);
