@@ -41,8 +41,9 @@ local args = require("lap.args").parse(arg, {
 
 local report = require "lap.report"
 
-local data = lap.data.circles { n = args.points, factor = args.factor, noise = args.noise, seed = args.seed }
-local train, test = data:split { test = 0.2, seed = args.seed }
+-- Globals on purpose: `laprun -i experiments/circles.lua` leaves them for probing.
+data = lap.data.circles { n = args.points, factor = args.factor, noise = args.noise, seed = args.seed }
+train, test = data:split { test = 0.2, seed = args.seed }
 
 local function build_net(batchnorm)
   lap.manual_seed(args.seed)
@@ -87,7 +88,7 @@ if args.bn ~= "on" then settings[#settings + 1] = false end
 if args.bn ~= "off" then settings[#settings + 1] = true end
 
 local rows, csv_rows, history = {}, {}, {}
-networks = {}          -- global, so that `laprun -i experiments/circles.lua` can probe them
+networks = {}          -- global: networks.resnet, networks.lap_bn, ... for probing
 local started = os.clock()
 
 for _, batchnorm in ipairs(settings) do
