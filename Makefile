@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 OPT     ?= -O3 -march=x86-64-v2
 SANITIZE ?=
-PKGS    := lua5.4 openblas readline
+PKGS    := lua5.4 openblas libpng readline
 DEBS    := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev libreadline-dev zlib1g-dev
 
 HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
@@ -28,7 +28,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(PK
 LDFLAGS += $(SANITIZE)
 LIBS    := $(PKG_LIBS) -lm
 
-RUNTIME_SRC  := $(wildcard runtime/*.c) $(wildcard datasets/*.c)
+RUNTIME_SRC  := $(wildcard runtime/*.c) $(wildcard runtime/plot/*.c) $(wildcard datasets/*.c)
 BINDING_SRC  := $(filter-out bindings/laprun.c,$(wildcard bindings/*.c))
 RUNTIME_OBJ  := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 BINDING_OBJ  := $(BINDING_SRC:%.c=$(BUILD)/%.o)
@@ -48,7 +48,7 @@ check-deps:
 ifneq ($(HAVE_PKGS),yes)
 	@echo "lap: missing build dependencies (pkg-config: $(PKGS)); run 'make deps' (Debian: $(DEBS))"; exit 1
 else
-	@echo "lap: found Lua $$(pkg-config --modversion lua5.4), OpenBLAS $$(pkg-config --modversion openblas), libpng $$(pkg-config --modversion libpng 2>/dev/null || echo 'not found (plots disabled)'), readline $$(pkg-config --modversion readline)"
+	@echo "lap: found Lua $$(pkg-config --modversion lua5.4), OpenBLAS $$(pkg-config --modversion openblas), libpng $$(pkg-config --modversion libpng), readline $$(pkg-config --modversion readline)"
 endif
 
 deps:
@@ -57,7 +57,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "lap: all build dependencies present"; fi
 
-$(BUILD)/%.o: %.c $(wildcard runtime/*.h datasets/*.h bindings/*.h)
+$(BUILD)/%.o: %.c $(wildcard runtime/*.h runtime/plot/*.h datasets/*.h bindings/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -69,7 +69,7 @@ $(LAPRUN): $(BUILD)/bindings/laprun.o $(BINDING_OBJ) $(BUILD)/liblap.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -Wl,-E
 
 $(LAPSO): $(BINDING_OBJ) $(BUILD)/liblap.a
-	$(CC) $(LDFLAGS) -shared -o $@ $^ $(shell pkg-config --libs openblas 2>/dev/null) -lm
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(shell pkg-config --libs openblas libpng 2>/dev/null) -lm
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/liblap.a
 	@mkdir -p $(dir $@)

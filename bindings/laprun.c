@@ -408,8 +408,15 @@ static int open_lap(lua_State *L)
     lua_getglobal(L, "require");
     lua_pushliteral(L, "lap");
     int status = docall(L, 1, 1);
-    if (status == LUA_OK)
+    if (status == LUA_OK) {
         lua_setglobal(L, "lap");
+        /* lap.help and the global help() live in scripts/lap/help.lua; without the
+         * scripts directory laprun still works, just without them. */
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "lap.help");
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+            lua_pop(L, 1);
+    }
     return report(L, status, PROGNAME);
 }
 

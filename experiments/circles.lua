@@ -11,8 +11,10 @@
 --   Regularized  CE + lambda * sum_k ||v_k||_F            (fixed lambda, --lambda)
 --   LAP          lambda * CE + sum_k ||v_k||_F, Uzawa update every 5 steps
 --                lambda += 0.1 * CE (cloud4's form, lambda0 = 0.1)
--- with and without BatchNorm, and prints a table.  Writes results.csv and
--- history.csv (per-epoch metrics) into --out.
+-- with and without BatchNorm, and prints a table.  Writes results.csv,
+-- history.csv (per-epoch metrics) and the figures into --out: transport.png (the
+-- paper's Figure 1: good init, N(0,5), N(0,5) + transport cost, with BatchNorm),
+-- trajectories.png (ResNet) and trajectories_lap.png, curves.png, profile.png.
 local args = require("lap.args").parse(arg, {
   name = "circles.lua",
   usage = "laprun experiments/circles.lua [options]",
@@ -35,7 +37,8 @@ local args = require("lap.args").parse(arg, {
   { "factor", 0.3, "ratio of the inner circle's radius to the outer one's" },
   { "noise", 0.05, "std of the Gaussian noise on the points" },
   { "shuffle", false, "shuffle the training batches each epoch (cloud4 does not)" },
-  { "out", "out/circles", "directory for results.csv and history.csv" },
+  { "out", "out/circles", "directory for results.csv, history.csv and the figures" },
+  { "plots", true, "draw transport.png (Figure 1), trajectories.png, curves.png, profile.png (--no-plots to skip)" },
   { "quiet", false, "print only the final table" },
 })
 
@@ -45,7 +48,8 @@ local report = require "lap.report"
 data = lap.data.circles { n = args.points, factor = args.factor, noise = args.noise, seed = args.seed }
 train, test = data:split { test = 0.2, seed = args.seed }
 
-local function build_net(batchnorm)
+-- init: "kaiming", "normal" (std = args.std, biases too) or "orthogonal".
+local function build_net(batchnorm, init)
   lap.manual_seed(args.seed)
   local net = lap.nn.ResNet {
     blocks = args.blocks,
@@ -63,9 +67,9 @@ local function build_net(batchnorm)
   classifier.weight:copy(lap.tensor { { 1, 1 }, { 0, 0 } })
   classifier.bias:copy(lap.tensor { 20, 0 })
   classifier:freeze()
-  if args.init == "normal" then
+  if init == "normal" then
     lap.init.normal(net, { std = args.std, bias = true })
-  elseif args.init == "orthogonal" then
+  elseif init == "orthogonal" then
     lap.init.orthogonal(net, { gain = args.gain })
   else
     lap.init.kaiming(net)
@@ -74,61 +78,75 @@ local function build_net(batchnorm)
 end
 
 local methods = {
-  { name = "ResNet", make = function(net, optimizer)
-      return lap.train.Plain { net = net, optimizer = optimizer, seed = args.seed } end },
-  { name = "Regularized", make = function(net, optimizer)
-      return lap.train.Regularized { net = net, optimizer = optimizer, lambda = args.lambda, seed = args.seed } end },
-  { name = "LAP", make = function(net, optimizer)
-      return lap.train.LAP { net = net, optimizer = optimizer, lambda0 = args.lambda0, tau = args.tau,
-        steps = args.steps, rule = "cloud4", seed = args.seed } end },
+  ResNet = function(net, optimizer)
+    return lap.train.Plain { net = net, optimizer = optimizer, seed = args.seed } end,
+  Regularized = function(net, optimizer)
+    return lap.train.Regularized { net = net, optimizer = optimizer, lambda = args.lambda, seed = args.seed } end,
+  LAP = function(net, optimizer)
+    return lap.train.LAP { net = net, optimizer = optimizer, lambda0 = args.lambda0, tau = args.tau,
+      steps = args.steps, rule = "cloud4", seed = args.seed } end,
 }
+local method_names = { "ResNet", "Regularized", "LAP" }
+
+-- Trains one network under cloud4.py's protocol; returns the net and a record
+-- {epochs, best, final, evaluation, lambda, history = {loss, test_accuracy, lambda per epoch}}.
+local function run(method, batchnorm, init)
+  local net = build_net(batchnorm, init)
+  local trainer = methods[method](net, lap.optim.Adam { lr = args.lr, betas = { 0.9, 0.99 } })
+  local record = { best = 0, final = 0, epochs = 0, started = os.clock(),
+    history = { loss = {}, train_accuracy = {}, test_accuracy = {}, lambda = {}, transport = {}, energy = {} } }
+  local h = record.history
+  for epoch = 1, args.epochs do
+    local stats = trainer:epoch(train, { batch = args.batch, shuffle = args.shuffle })
+    local evaluation = trainer:evaluate(test)
+    record.epochs = epoch
+    h.loss[epoch], h.train_accuracy[epoch], h.test_accuracy[epoch] = stats.loss, stats.accuracy, evaluation.accuracy
+    h.lambda[epoch], h.transport[epoch], h.energy[epoch] = trainer.lambda, evaluation.transport, evaluation.energy
+    record.best = math.max(record.best, evaluation.accuracy)
+    record.final = evaluation.accuracy
+    -- cloud4.py's rule: stop after 3 epochs at train and test accuracy 1.
+    if epoch > 3 then
+      local done = true
+      for e = epoch - 2, epoch do
+        done = done and h.train_accuracy[e] == 1 and h.test_accuracy[e] == 1
+      end
+      if done then break end
+    end
+  end
+  record.evaluation = trainer:evaluate(test)
+  record.lambda = trainer.lambda
+  record.seconds = os.clock() - record.started
+  return net, record
+end
 
 local settings = {}
 if args.bn ~= "on" then settings[#settings + 1] = false end
 if args.bn ~= "off" then settings[#settings + 1] = true end
 
 local rows, csv_rows, history = {}, {}, {}
-networks = {}          -- global: networks.resnet, networks.lap_bn, ... for probing
+networks, records = {}, {}   -- globals: networks.resnet, networks.lap_bn, ... for probing
 local started = os.clock()
 
 for _, batchnorm in ipairs(settings) do
-  for _, method in ipairs(methods) do
-    local net = build_net(batchnorm)
-    local optimizer = lap.optim.Adam { lr = args.lr, betas = { 0.9, 0.99 } }
-    local trainer = method.make(net, optimizer)
-    local run_started = os.clock()
-    local best, final, train_accuracies, test_accuracies = 0, 0, {}, {}
-    local epochs = 0
-    for epoch = 1, args.epochs do
-      local stats = trainer:epoch(train, { batch = args.batch, shuffle = args.shuffle })
-      local evaluation = trainer:evaluate(test)
-      epochs = epoch
-      train_accuracies[epoch], test_accuracies[epoch] = stats.accuracy, evaluation.accuracy
-      best = math.max(best, evaluation.accuracy)
-      final = evaluation.accuracy
-      history[#history + 1] = { method.name, batchnorm and "on" or "off", epoch, stats.loss, stats.ce,
-        stats.accuracy, evaluation.accuracy, evaluation.transport, evaluation.energy, trainer.lambda }
-      -- cloud4.py's rule: stop after 3 epochs at train and test accuracy 1.
-      if epoch > 3 then
-        local done = true
-        for e = epoch - 2, epoch do
-          done = done and train_accuracies[e] == 1 and test_accuracies[e] == 1
-        end
-        if done then break end
-      end
+  for _, method in ipairs(method_names) do
+    local net, r = run(method, batchnorm, args.init)
+    local bn = batchnorm and "on" or "off"
+    local key = method:lower() .. (batchnorm and "_bn" or "")
+    networks[key], records[key] = net, r
+    for epoch = 1, r.epochs do
+      local h = r.history
+      history[#history + 1] = { method, bn, epoch, h.loss[epoch], h.train_accuracy[epoch], h.test_accuracy[epoch],
+        h.transport[epoch], h.energy[epoch], h.lambda[epoch] }
     end
-    local evaluation = trainer:evaluate(test)
-    local key = method.name:lower() .. (batchnorm and "_bn" or "")
-    networks[key] = net
-    local lambda = method.name == "ResNet" and "-" or string.format("%.4g", trainer.lambda)
-    rows[#rows + 1] = { method.name, batchnorm and "on" or "off", epochs, string.format("%.1f", 100 * best),
-      string.format("%.1f", 100 * final), string.format("%.3f", evaluation.transport),
-      string.format("%.4f", evaluation.energy), lambda, string.format("%.2f", os.clock() - run_started) }
-    csv_rows[#csv_rows + 1] = { method.name, batchnorm and "on" or "off", epochs, best, final,
-      evaluation.transport, evaluation.energy, method.name == "ResNet" and "" or trainer.lambda }
+    local lambda = method == "ResNet" and "-" or string.format("%.4g", r.lambda)
+    rows[#rows + 1] = { method, bn, r.epochs, string.format("%.1f", 100 * r.best), string.format("%.1f", 100 * r.final),
+      string.format("%.3f", r.evaluation.transport), string.format("%.4f", r.evaluation.energy), lambda,
+      string.format("%.2f", r.seconds) }
+    csv_rows[#csv_rows + 1] = { method, bn, r.epochs, r.best, r.final, r.evaluation.transport, r.evaluation.energy,
+      method == "ResNet" and "" or r.lambda }
     if not args.quiet then
       io.write(string.format("%-12s BN %-3s  %3d epochs  best test accuracy %5.1f%%  transport %.3f  (%.2fs)\n",
-        method.name, batchnorm and "on" or "off", epochs, 100 * best, evaluation.transport, os.clock() - run_started))
+        method, bn, r.epochs, 100 * r.best, r.evaluation.transport, r.seconds))
     end
   end
 end
@@ -144,6 +162,67 @@ report.csv(args.out .. "/results.csv",
   { "method", "batchnorm", "epochs", "best_accuracy", "final_accuracy", "test_transport", "test_energy", "lambda" },
   csv_rows)
 report.csv(args.out .. "/history.csv",
-  { "method", "batchnorm", "epoch", "train_loss", "train_ce", "train_accuracy", "test_accuracy", "test_transport",
+  { "method", "batchnorm", "epoch", "train_loss", "train_accuracy", "test_accuracy", "test_transport",
     "test_energy", "lambda" }, history)
-print(string.format("wrote %s/results.csv and %s/history.csv (%.1fs in all)", args.out, args.out, os.clock() - started))
+local files = { args.out .. "/results.csv", args.out .. "/history.csv" }
+
+if args.plots and lap.plot then
+  -- Figure 1 of the paper: good init; N(0, std); N(0, std) with the transport cost
+  -- (the fixed-lambda trainer, whose 99.7 % the paper quotes), all with BatchNorm.
+  local figure_started = os.clock()
+  local good = args.init == "kaiming" and networks.resnet_bn or select(1, run("ResNet", true, "kaiming"))
+  local bad = select(1, run("ResNet", true, "normal"))
+  local bad_transport = select(1, run("Regularized", true, "normal"))
+  figure1 = { good = good, bad = bad, bad_transport = bad_transport }   -- global, for probing
+  local std = string.format("N(0,%g)", args.std)
+  local middle = math.floor((args.blocks + 1) / 2)
+  files[#files + 1] = lap.plot.transport {
+    file = args.out .. "/transport.png",
+    title = string.format("circles test set after blocks 1, %d, %d", middle, args.blocks),
+    nets = { good, bad, bad_transport },
+    labels = { "good init", std, std .. " + transport" },
+    data = test,
+    blocks = { 1, middle, args.blocks },
+  }
+  -- The flow and the curves of the main runs, with BatchNorm when it was run.
+  local suffix = args.bn ~= "off" and "_bn" or ""
+  files[#files + 1] = lap.plot.trajectories {
+    file = args.out .. "/trajectories.png", net = networks["resnet" .. suffix], data = test,
+    title = "ResNet: paths of the test points through the blocks",
+  }
+  files[#files + 1] = lap.plot.trajectories {
+    file = args.out .. "/trajectories_lap.png", net = networks["lap" .. suffix], data = test,
+    title = "LAP: paths of the test points through the blocks",
+  }
+  local function series(field)
+    local list = {}
+    for _, method in ipairs(method_names) do
+      local r = records[method:lower() .. suffix]
+      if field ~= "lambda" or method ~= "ResNet" then
+        list[#list + 1] = { name = method, y = r.history[field] }
+      end
+    end
+    return list
+  end
+  files[#files + 1] = lap.plot.curves {
+    file = args.out .. "/curves.png",
+    title = "training of the three methods" .. (suffix ~= "" and " (BatchNorm)" or ""),
+    panels = {
+      { title = "train loss", log = true, series = series("loss") },
+      { title = "test accuracy", series = series("test_accuracy") },
+      { title = "lambda", log = true, series = series("lambda") },
+    },
+  }
+  files[#files + 1] = lap.plot.profile {
+    file = args.out .. "/profile.png",
+    title = "per-block movement of the test set" .. (suffix ~= "" and " (BatchNorm)" or ""),
+    nets = { networks["resnet" .. suffix], networks["regularized" .. suffix], networks["lap" .. suffix] },
+    labels = method_names,
+    data = test,
+  }
+  if not args.quiet then
+    print(string.format("figures drawn in %.2fs", os.clock() - figure_started))
+  end
+end
+
+print("wrote " .. table.concat(files, ", ") .. string.format(" (%.1fs in all)", os.clock() - started))
