@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lap_bindings.h"
+#include "../runtime/analysis.h"
 #include "../runtime/error.h"
 #include "../runtime/loss.h"
 #include "../runtime/module.h"
@@ -528,6 +529,24 @@ static int resnet_predict(lua_State *L)
     return 1;
 }
 
+/* Mean over points of path length / end-to-end distance through the blocks. */
+static int resnet_line_shape(lua_State *L)
+{
+    lap_resnet *net = check_resnet(L, 1, "line_shape");
+    probe_forward(L, net, 2, "line_shape");
+    const float *states[net->nblocks + 1];
+    for (int k = 0; k <= net->nblocks; k++)
+        states[k] = lap_data(net->states[k]);
+    double score;
+    int64_t used;
+    if (lap_line_shape(&score, &used, states, net->nblocks, lap_rows(net->states[0]), lap_cols(net->states[0])) !=
+        LAP_OK)
+        return lapL_runtime_error(L);
+    lua_pushnumber(L, score);
+    lua_pushinteger(L, used);
+    return 2;
+}
+
 static const luaL_Reg module_methods[] = {
     {"forward", module_forward},
     {"backward", module_backward},
@@ -544,6 +563,7 @@ static const luaL_Reg module_methods[] = {
     {"states", resnet_states},
     {"transport", resnet_transport},
     {"predict", resnet_predict},
+    {"line_shape", resnet_line_shape},
     {NULL, NULL},
 };
 

@@ -153,6 +153,23 @@ do
   assert(n:predict(x):size(1) == 5)
 end
 
+-- line_shape: constant displacements make straight paths (score 1); a right-angle
+-- turn of legs 3 and 4 has path 7 over distance 5.
+do
+  local function constant_block(dx, dy)
+    local m = lap.nn.Linear(2, 2)
+    m.weight:fill(0)
+    m.bias:copy(lap.tensor { dx, dy })
+    return m
+  end
+  local straight = lap.nn.ResNet { blocks = { constant_block(1, 0), constant_block(2, 0) } }
+  local score, used = straight:line_shape(lap.randn(6, 2))
+  assert(math.abs(score - 1) < 1e-6 and used == 6, "straight paths have line shape 1")
+  local bent = lap.nn.ResNet { blocks = { constant_block(3, 0), constant_block(0, 4) } }
+  score = bent:line_shape(lap.randn(6, 2))
+  assert(math.abs(score - 7 / 5) < 1e-6, "a 3-4-5 corner has line shape 7/5, got " .. score)
+end
+
 -- Dropped networks, trainers and tensors are reclaimed.
 collectgarbage()
 local before = collectgarbage("count")
