@@ -126,5 +126,6 @@ int luaopen_lap(lua_State *L)
     lapL_open_init(L);
     lapL_open_optim(L);
     lapL_open_train(L);
+    lapL_open_analysis(L);
     return 1;
 }

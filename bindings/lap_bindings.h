@@ -31,6 +31,7 @@ void lapL_open_nn(lua_State *L);
 void lapL_open_init(lua_State *L);
 void lapL_open_optim(lua_State *L);
 void lapL_open_train(lua_State *L);
+void lapL_open_analysis(lua_State *L);
 void lapL_open_plot(lua_State *L);
 
 /* Tensors: push takes over one reference of t (pass a retained or new tensor). */
