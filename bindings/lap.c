@@ -126,6 +126,7 @@ int luaopen_lap(lua_State *L)
     lapL_open_init(L);
     lapL_open_optim(L);
     lapL_open_train(L);
+    lapL_open_plot(L);
     lapL_open_analysis(L);
     return 1;
 }

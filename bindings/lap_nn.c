@@ -68,12 +68,12 @@ int32_t *lapL_checklabels(lua_State *L, int idx, int64_t *count, const char *whe
             lua_pop(L, 1);
             if (!isnum) {
                 free(labels);
-                return (void)luaL_error(L, "%s: label %lld is not a number", where, (long long)i + 1), NULL;
+                return (void)luaL_error(L, "%s: label %I is not a number", where, (lua_Integer)i + 1), NULL;
             }
         }
         if (value != (double)(int32_t)value || value < 0) {
             free(labels);
-            return (void)luaL_error(L, "%s: label %lld is %g, expected an integer >= 0", where, (long long)i + 1,
+            return (void)luaL_error(L, "%s: label %I is %f, expected an integer >= 0", where, (lua_Integer)i + 1,
                                     value), NULL;
         }
         labels[i] = (int32_t)value;
@@ -234,7 +234,7 @@ static int nn_cross_entropy(lua_State *L)
     int32_t *labels = lapL_checklabels(L, 2, &count, "nn.cross_entropy");
     if (count != logits->shape[0]) {
         free(labels);
-        return luaL_error(L, "nn.cross_entropy: %lld labels for logits of shape %s", (long long)count,
+        return luaL_error(L, "nn.cross_entropy: %I labels for logits of shape %s", (lua_Integer)count,
                           lap_shape_str(logits, shape, sizeof shape));
     }
     lap_tensor *grad = lap_tensor_new(2, logits->shape);

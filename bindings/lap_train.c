@@ -118,7 +118,7 @@ static int trainer_step(lua_State *L)
     if (x->ndim < 1 || count != x->shape[0]) {
         free(labels);
         char shape[LAP_SHAPE_BUF];
-        return luaL_error(L, "trainer:step: %lld labels for inputs of shape %s", (long long)count,
+        return luaL_error(L, "trainer:step: %I labels for inputs of shape %s", (lua_Integer)count,
                           lap_shape_str(x, shape, sizeof shape));
     }
     lap_step_stats stats;

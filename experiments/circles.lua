@@ -94,13 +94,14 @@ local function run(method, batchnorm, init)
   local net = build_net(batchnorm, init)
   local trainer = methods[method](net, lap.optim.Adam { lr = args.lr, betas = { 0.9, 0.99 } })
   local record = { best = 0, final = 0, epochs = 0, started = os.clock(),
-    history = { loss = {}, train_accuracy = {}, test_accuracy = {}, lambda = {}, transport = {}, energy = {} } }
+    history = { loss = {}, ce = {}, train_accuracy = {}, test_accuracy = {}, lambda = {}, transport = {}, energy = {} } }
   local h = record.history
   for epoch = 1, args.epochs do
     local stats = trainer:epoch(train, { batch = args.batch, shuffle = args.shuffle })
     local evaluation = trainer:evaluate(test)
     record.epochs = epoch
-    h.loss[epoch], h.train_accuracy[epoch], h.test_accuracy[epoch] = stats.loss, stats.accuracy, evaluation.accuracy
+    h.loss[epoch], h.ce[epoch] = stats.loss, stats.ce
+    h.train_accuracy[epoch], h.test_accuracy[epoch] = stats.accuracy, evaluation.accuracy
     h.lambda[epoch], h.transport[epoch], h.energy[epoch] = trainer.lambda, evaluation.transport, evaluation.energy
     record.best = math.max(record.best, evaluation.accuracy)
     record.final = evaluation.accuracy
@@ -135,8 +136,8 @@ for _, batchnorm in ipairs(settings) do
     networks[key], records[key] = net, r
     for epoch = 1, r.epochs do
       local h = r.history
-      history[#history + 1] = { method, bn, epoch, h.loss[epoch], h.train_accuracy[epoch], h.test_accuracy[epoch],
-        h.transport[epoch], h.energy[epoch], h.lambda[epoch] }
+      history[#history + 1] = { method, bn, epoch, h.loss[epoch], h.ce[epoch], h.train_accuracy[epoch],
+        h.test_accuracy[epoch], h.transport[epoch], h.energy[epoch], h.lambda[epoch] }
     end
     local lambda = method == "ResNet" and "-" or string.format("%.4g", r.lambda)
     rows[#rows + 1] = { method, bn, r.epochs, string.format("%.1f", 100 * r.best), string.format("%.1f", 100 * r.final),
@@ -162,11 +163,11 @@ report.csv(args.out .. "/results.csv",
   { "method", "batchnorm", "epochs", "best_accuracy", "final_accuracy", "test_transport", "test_energy", "lambda" },
   csv_rows)
 report.csv(args.out .. "/history.csv",
-  { "method", "batchnorm", "epoch", "train_loss", "train_accuracy", "test_accuracy", "test_transport",
+  { "method", "batchnorm", "epoch", "train_loss", "train_ce", "train_accuracy", "test_accuracy", "test_transport",
     "test_energy", "lambda" }, history)
 local files = { args.out .. "/results.csv", args.out .. "/history.csv" }
 
-if args.plots and lap.plot then
+if args.plots then
   -- Figure 1 of the paper: good init; N(0, std); N(0, std) with the transport cost
   -- (the fixed-lambda trainer, whose 99.7 % the paper quotes), all with BatchNorm.
   local figure_started = os.clock()
@@ -196,10 +197,10 @@ if args.plots and lap.plot then
   }
   local function series(field)
     local list = {}
-    for _, method in ipairs(method_names) do
+    for index, method in ipairs(method_names) do
       local r = records[method:lower() .. suffix]
       if field ~= "lambda" or method ~= "ResNet" then
-        list[#list + 1] = { name = method, y = r.history[field] }
+        list[#list + 1] = { name = method, y = r.history[field], color = index }
       end
     end
     return list
@@ -208,8 +209,10 @@ if args.plots and lap.plot then
     file = args.out .. "/curves.png",
     title = "training of the three methods" .. (suffix ~= "" and " (BatchNorm)" or ""),
     panels = {
-      { title = "train loss", log = true, series = series("loss") },
+      { title = "train loss (what each method minimizes)", log = true, series = series("loss") },
+      { title = "train cross-entropy", log = true, series = series("ce") },
       { title = "test accuracy", series = series("test_accuracy") },
+      { title = "transport on the test set", log = true, series = series("transport") },
       { title = "lambda", log = true, series = series("lambda") },
     },
   }

@@ -157,7 +157,7 @@ golden("curves", file)
 file = directory .. "/scatter.png"
 local xs, ys, groups = {}, {}, {}
 for i = 1, 20 do xs[i], ys[i], groups[i] = i, 100 - 2 * i, 1 + i % 2 end
-lap.plot.scatter { file = file, x = xs, y = ys, groups = groups, group_names = { "odd", "even" },
+lap.plot.scatter { file = file, x = xs, y = ys, groups = groups, group_names = { "even", "odd" },
   xlabel = "transport", ylabel = "accuracy", title = "scatter" }
 image = lap.plot.read(file)
 assert(count_colour(image, RED, 0, 0, image:size(2), image:size(1)) > 100, "scatter points missing")
@@ -169,7 +169,7 @@ lap.plot.profile { file = file, nets = { net_a, net_b }, labels = { "a", "b" }, 
 image = lap.plot.read(file)
 for panel = 0, 2 do
   local x0 = math.floor(panel * image:size(2) / 3)
-  assert(count_colour(image, RED, x0, 40, x0 + image:size(2) // 3, image:size(1), 20) > 30,
+  assert(count_colour(image, RED, x0, 40, x0 + image:size(2) // 3, image:size(1)) > 30,
     "profile panel " .. panel + 1 .. " has no bars of the first network")
 end
 golden("profile", file)
@@ -209,7 +209,7 @@ do
   x[1][1] = 0 / 0
   x[2][2] = 0 / 0
   file = directory .. "/nan.png"
-  assert(lap.plot.transport { file = file, net = net_a, x = x, labels = test.y } == file)
+  assert(lap.plot.transport { file = file, net = net_a, x = x, classes = test.y } == file)
   assert(exists(file))
   local laprun = os.getenv("LAPRUN") or "./laprun"
   local command = laprun .. [[ -e "local d = lap.data.circles{n = 20}; local x = d.x:clone(); x[1][1] = 0/0;

@@ -319,9 +319,10 @@ int lap_plot_transport(const lap_plot_options *o, lap_module *const *nets, const
                 lap_canvas_free(c);
                 return LAP_ERR;
             }
+            /* The same points are missing from every panel: count them once. */
             int64_t missing = draw_cloud(&ax, f.points[state], labels, f.n, 2.2, 0.85);
-            if (s == 0 || state != 0)
-                *nan_points += missing;
+            if (missing > *nan_points)
+                *nan_points = missing;
         }
         flow_free(&f);
     }
@@ -423,7 +424,7 @@ static void draw_panel_series(lap_axes *ax, const lap_panel *p, int64_t *nan_poi
             xy[2 * i] = usable ? lap_axes_px(ax, series_x(s, i)) : NAN;
             xy[2 * i + 1] = usable ? lap_axes_py(ax, y) : NAN;
         }
-        lap_color color = lap_palette(si);
+        lap_color color = lap_palette(s->color >= 0 ? s->color : si);
         lap_draw_polyline(ax->canvas, xy, (int)s->n, 2.0, color, 0.95);
         if (s->n <= 40)
             for (int64_t i = 0; i < s->n; i++)
@@ -490,7 +491,7 @@ int lap_plot_curves(const lap_plot_options *o, const lap_panel *panels, int npan
             int kinds[16], count = p->nseries < 16 ? p->nseries : 16;
             for (int si = 0; si < count; si++) {
                 names[si] = p->series[si].name ? p->series[si].name : "";
-                colors[si] = lap_palette(si);
+                colors[si] = lap_palette(p->series[si].color >= 0 ? p->series[si].color : si);
                 kinds[si] = 1;
             }
             lap_axes_legend(&ax, names, colors, kinds, count, 1);

@@ -34,6 +34,7 @@ typedef struct lap_series {
     const double *x;         /* NULL: 1, 2, ..., n */
     const double *y;
     int64_t n;
+    int color;               /* palette index; -1: the series' position in its panel */
 } lap_series;
 
 typedef struct lap_panel {
