@@ -5,6 +5,9 @@
 # every tests/test_*.sh with LAPRUN and LAPSO in the environment.
 : "${LAPRUN:=./laprun}"
 export LAPRUN LAPSO BUILD
+# The scripts/ directory of this tree, also for a laprun built elsewhere (build-asan/).
+LUA_PATH="$PWD/scripts/?.lua;$PWD/scripts/?/init.lua;;"
+export LUA_PATH
 failed=0
 passed=0
 run() {
