@@ -4,7 +4,8 @@
  * back with lap_png_read and checks pixels: primitives (discs, lines, polylines,
  * arrows, rectangles, polygons with even-odd holes, clipping), text boxes, nice
  * ticks and their labels, the axes' data-to-pixel map, atomic PNG writes (missing
- * directory, read-only directory, a write that fails half-way, overwriting), a
+ * directory, read-only directory, a write that fails half-way, overwriting),
+ * decoding grey+alpha and palette PNGs, a
  * 3x3 grid of scatter panels, and a golden image (tests/fixtures/golden_plot_core.png;
  * LAP_WRITE_GOLDEN=1 rewrites it).  Timings are printed, never asserted.
  * Exits nonzero, after listing every failed check, if any fails.
@@ -12,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <png.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,6 +529,48 @@ static void test_atomic(void)
     lap_canvas_free(blue);
 }
 
+/* lap_png_read converts other PNG kinds to 8-bit RGB: grey + alpha (over white), palette. */
+static void test_read_kinds(void)
+{
+    char path[512];
+    image im;
+    uint8_t ga[4 * 2] = { 0, 255, 255, 255, 0, 0, 0, 128 };   /* black, white, transparent, half black */
+    png_image w;
+    memset(&w, 0, sizeof w);
+    w.version = PNG_IMAGE_VERSION;
+    w.width = 4;
+    w.height = 1;
+    w.format = PNG_FORMAT_GA;
+    tmp_path(path, sizeof path, "ga.png");
+    CHECK(png_image_write_to_file(&w, path, 0, ga, 0, NULL), "writing a grey+alpha PNG: %s", w.message);
+    if (lap_png_read(path, &im.w, &im.h, &im.rgb) == LAP_OK) {
+        CHECK(im.w == 4 && im.h == 1, "grey+alpha size");
+        CHECK(is_color(&im, 0, 0, BLACK) && is_color(&im, 1, 0, WHITE) && is_color(&im, 2, 0, WHITE),
+              "grey+alpha: black, white, transparent over white");
+        CHECK(px(&im, 3, 0)[0] > 60 && px(&im, 3, 0)[0] < 200, "half-transparent black is grey: %d", px(&im, 3, 0)[0]);
+        free(im.rgb);
+    } else {
+        CHECK(0, "reading grey+alpha: %s", lap_last_error());
+    }
+
+    uint8_t colormap[2 * 3] = { 214, 39, 40, 31, 119, 180 }, indices[3] = { 0, 1, 0 };
+    memset(&w, 0, sizeof w);
+    w.version = PNG_IMAGE_VERSION;
+    w.width = 3;
+    w.height = 1;
+    w.format = PNG_FORMAT_RGB_COLORMAP;
+    w.colormap_entries = 2;
+    tmp_path(path, sizeof path, "palette.png");
+    CHECK(png_image_write_to_file(&w, path, 0, indices, 0, colormap), "writing a palette PNG: %s", w.message);
+    if (lap_png_read(path, &im.w, &im.h, &im.rgb) == LAP_OK) {
+        CHECK(is_color(&im, 0, 0, RED) && is_color(&im, 1, 0, lap_rgb(31, 119, 180)) && is_color(&im, 2, 0, RED),
+              "palette PNG decoded to RGB");
+        free(im.rgb);
+    } else {
+        CHECK(0, "reading a palette PNG: %s", lap_last_error());
+    }
+}
+
 /* ---- figures ---- */
 
 static double uniform(unsigned *s)
@@ -722,6 +766,7 @@ int main(void)
     test_ticks();
     test_axes();
     test_atomic();
+    test_read_kinds();
     test_grid();
     test_golden();
     timings();

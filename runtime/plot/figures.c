@@ -221,8 +221,12 @@ static int draw_decision(lap_axes *ax, lap_module *classifier, int regions)
                 for (int64_t c = 1; c < classes; c++)
                     if (row[c] > row[best])
                         best = c;
-                double x0 = lap_axes_px(ax, ax->x0 + i * cell_x), x1 = lap_axes_px(ax, ax->x0 + (i + 1) * cell_x);
-                double y0 = lap_axes_py(ax, ax->y0 + j * cell_y), y1 = lap_axes_py(ax, ax->y0 + (j + 1) * cell_y);
+                /* Whole-pixel edges: neighbouring cells then share no partly covered pixel,
+                 * which would be blended twice and show as a light seam. */
+                double x0 = round(lap_axes_px(ax, ax->x0 + i * cell_x));
+                double x1 = round(lap_axes_px(ax, ax->x0 + (i + 1) * cell_x));
+                double y0 = round(lap_axes_py(ax, ax->y0 + j * cell_y));
+                double y1 = round(lap_axes_py(ax, ax->y0 + (j + 1) * cell_y));
                 lap_fill_rect(ax->canvas, x0, y1, x1, y0, lap_color_mix(lap_palette((int)best), WHITE, 0.82), 1.0);
             }
         lap_tensor_release(grid);
