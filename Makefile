@@ -13,8 +13,9 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 OPT     ?= -O3 -march=x86-64-v2
 SANITIZE ?=
-PKGS    := lua5.4 openblas libpng readline
-DEBS    := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev libreadline-dev zlib1g-dev
+PKGS    := lua5.4 openblas libpng zlib readline
+DEBS    := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev libreadline-dev zlib1g-dev \
+           dataset-fashion-mnist
 
 HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 ifeq ($(HAVE_PKGS),yes)
@@ -69,7 +70,7 @@ $(LAPRUN): $(BUILD)/bindings/laprun.o $(BINDING_OBJ) $(BUILD)/liblap.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -Wl,-E
 
 $(LAPSO): $(BINDING_OBJ) $(BUILD)/liblap.a
-	$(CC) $(LDFLAGS) -shared -o $@ $^ $(shell pkg-config --libs openblas libpng 2>/dev/null) -lm
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(shell pkg-config --libs openblas libpng zlib 2>/dev/null) -lm
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/liblap.a
 	@mkdir -p $(dir $@)
@@ -98,6 +99,7 @@ asan:
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
+	@for b in bench/*.lua; do [ -f "$$b" ] && { ./$(LAPRUN) $$b || exit 1; }; done; true
 
 circles:
 	@$(MAKE) --no-print-directory deps

@@ -1,6 +1,8 @@
 /* lap.c: the `lap` Lua module: registers every area and holds the shared helpers
  * (runtime errors, option tables).  Built into laprun and into lap.so. */
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "lap_bindings.h"
 #include "../runtime/error.h"
@@ -113,6 +115,24 @@ static int lap_manual_seed(lua_State *L)
     return 0;
 }
 
+/* Wall-clock seconds from a monotonic clock (os.clock is CPU time of all threads). */
+static int lap_clock(lua_State *L)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    lua_pushnumber(L, (double)now.tv_sec + (double)now.tv_nsec * 1e-9);
+    return 1;
+}
+
+/* Peak resident memory of this process so far, in MB (getrusage's ru_maxrss). */
+static int lap_peak_memory(lua_State *L)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    lua_pushnumber(L, (double)usage.ru_maxrss / 1024.0);
+    return 1;
+}
+
 int luaopen_lap(lua_State *L)
 {
     lua_newtable(L);
@@ -120,6 +140,10 @@ int luaopen_lap(lua_State *L)
     lua_setfield(L, -2, "version");
     lua_pushcfunction(L, lap_manual_seed);
     lua_setfield(L, -2, "manual_seed");
+    lua_pushcfunction(L, lap_clock);
+    lua_setfield(L, -2, "clock");
+    lua_pushcfunction(L, lap_peak_memory);
+    lua_setfield(L, -2, "peak_memory");
     lapL_open_tensor(L);
     lapL_open_data(L);
     lapL_open_nn(L);

@@ -82,6 +82,22 @@ lap_module *lap_tanh_new(void);
 lap_module *lap_sigmoid_new(void);
 lap_module *lap_sequential_new(void);   /* children added with lap_module_add_child */
 
+/* ---- convolutions (conv.c), NCHW ---- */
+/* weight (out, in / groups, kernel_h, kernel_w), bias (out).  Output size
+ * floor((H + 2 padding - kernel) / stride) + 1, as torch.nn.Conv2d (dilation 1). */
+lap_module *lap_conv2d_new(int64_t in_channels, int64_t out_channels, int kernel_h, int kernel_w, int stride,
+                           int padding, int groups, int bias);
+/* weight (in, out, kernel, kernel), bias (out), as torch.nn.ConvTranspose2d (groups 1,
+ * dilation 1): output size (H - 1) stride - 2 padding + kernel + output_padding. */
+lap_module *lap_conv_transpose2d_new(int64_t in_channels, int64_t out_channels, int kernel, int stride,
+                                     int padding, int output_padding, int bias);
+
+/* ---- pooling and reshaping (pool.c), NCHW ---- */
+lap_module *lap_avgpool2d_new(int kernel, int stride, int padding);   /* stride 0 means = kernel; count_include_pad */
+lap_module *lap_maxpool2d_new(int kernel, int stride, int padding);   /* stride 0 means = kernel */
+lap_module *lap_global_avgpool_new(void);                             /* (N, C, H, W) -> (N, C) */
+lap_module *lap_flatten_new(void);                                    /* (N, ...) -> (N, rest) */
+
 /* BatchNorm running statistics (for tests and checkpoints). */
 lap_tensor *lap_batchnorm_running_mean(lap_module *m);
 lap_tensor *lap_batchnorm_running_var(lap_module *m);

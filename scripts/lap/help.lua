@@ -70,6 +70,10 @@ doc("manual_seed", "lap.manual_seed(s)",
   "The generator is MT19937 seeded like numpy's RandomState(s) (seed 0 at start); it feeds " ..
   "lap.randn, lap.rand, lap.init.* without a seed, and shuffles without a seed. " ..
   "The same seed gives the same numbers on every run.")
+doc("clock", "lap.clock()",
+  "Wall-clock seconds from a monotonic clock, for timing (os.clock counts the CPU time of all threads).")
+doc("peak_memory", "lap.peak_memory()",
+  "The peak resident memory of this process so far, in MB (getrusage).")
 doc("version", "lap.version",
   "The version of lap, a string (not a function).")
 doc("help", "lap.help([name]) / help([obj])",
