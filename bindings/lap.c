@@ -147,6 +147,7 @@ int luaopen_lap(lua_State *L)
     lapL_open_tensor(L);
     lapL_open_data(L);
     lapL_open_nn(L);
+    lapL_open_conv(L);
     lapL_open_init(L);
     lapL_open_optim(L);
     lapL_open_train(L);

@@ -28,6 +28,7 @@ int luaopen_lap(lua_State *L);
 void lapL_open_tensor(lua_State *L);
 void lapL_open_data(lua_State *L);
 void lapL_open_nn(lua_State *L);
+void lapL_open_conv(lua_State *L);
 void lapL_open_init(lua_State *L);
 void lapL_open_optim(lua_State *L);
 void lapL_open_train(lua_State *L);

@@ -7,6 +7,9 @@
  *   d.x d.y d.n d.classes #d tostring(d)
  *   d:labels()  d:split(f [, seed]) / d:split{test=, train=, seed=}
  *   d:subset{rows...}  d:batches(size [, {shuffle=, seed=}])
+ *   d.shape                          the dims of x as a Lua table
+ *   image datasets (mnist, fashion_mnist, cifar10, cifar100) and d:normalize,
+ *   d:subset_random, d:augment: see lap_images.c
  *
  * Coordinates are computed in double by the runtime and stored as float32.
  * d.x shares storage with the dataset (writing into it changes the dataset);
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "lap_bindings.h"
+#include "lap_images.h"
 #include "../datasets/datasets.h"
 #include "../runtime/error.h"
 #include "../runtime/rng.h"
@@ -403,6 +407,14 @@ static int dataset_index(lua_State *L)
             lua_pushinteger(L, d->nclasses);
             return 1;
         }
+        if (strcmp(key, "shape") == 0) {   /* a fresh table: the caller may modify it */
+            lua_createtable(L, d->x->ndim, 0);
+            for (int i = 0; i < d->x->ndim; i++) {
+                lua_pushinteger(L, (lua_Integer)d->x->shape[i]);
+                lua_rawseti(L, -2, i + 1);
+            }
+            return 1;
+        }
     }
     lua_pushvalue(L, 2);
     lua_rawget(L, lua_upvalueindex(1));
@@ -419,6 +431,7 @@ void lapL_open_data(lua_State *L)
     lua_pushcfunction(L, dataset_len);
     lua_setfield(L, -2, "__len");
     luaL_newlib(L, dataset_methods);
+    lapL_images_methods(L);
     lua_pushcclosure(L, dataset_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
@@ -430,5 +443,6 @@ void lapL_open_data(lua_State *L)
         {NULL, NULL},
     };
     luaL_newlib(L, functions);
+    lapL_images_functions(L);
     lua_setfield(L, -2, "data");
 }

@@ -181,6 +181,26 @@ doc("nn.cross_entropy", "lap.nn.cross_entropy(logits, labels)",
   "labels is a table or a tensor of N integers >= 0. Returns loss (a number), grad (an (N, C) tensor " ..
   "for net:backward). Example: local loss, g = lap.nn.cross_entropy(net:forward(x), y); net:backward(g).")
 
+doc("nn.Conv2d", "lap.nn.Conv2d(in, out, kernel [, {stride = 1, padding = 0, groups = 1, bias = true}])",
+  "A 2-D convolution on NCHW inputs (N, in, H, W), as torch.nn.Conv2d (dilation 1).",
+  "kernel is a number or {kh, kw}; the output has floor((H + 2 padding - kh) / stride) + 1 rows. " ..
+  "m.weight is (out, in / groups, kh, kw). 3x3 stride-1 convolutions use Winograd F(2x2, 3x3); others " ..
+  "im2col + sgemm. Returns a Module.")
+doc("nn.ConvTranspose2d", "lap.nn.ConvTranspose2d(in, out, kernel [, {stride = 1, padding = 0, output_padding = 0, bias = true}])",
+  "The transposed convolution (the adjoint of Conv2d), as torch.nn.ConvTranspose2d, for decoders.",
+  "The output has (H - 1) stride - 2 padding + kernel + output_padding rows; m.weight is (in, out, k, k). " ..
+  "Returns a Module.")
+doc("nn.AvgPool2d", "lap.nn.AvgPool2d(kernel [, {stride = kernel, padding = 0}])",
+  "Average pooling over kernel x kernel windows of NCHW inputs (padding counted, as torch's default).")
+doc("nn.MaxPool2d", "lap.nn.MaxPool2d(kernel [, {stride = kernel, padding = 0}])",
+  "Max pooling over kernel x kernel windows of NCHW inputs; the gradient goes to the first maximum.")
+doc("nn.GlobalAvgPool", "lap.nn.GlobalAvgPool()",
+  "The mean over H and W of an (N, C, H, W) input, giving (N, C).")
+doc("nn.Flatten", "lap.nn.Flatten()",
+  "Reshapes (N, ...) to (N, rest), e.g. before a Linear classifier.")
+doc("nn.mse", "lap.nn.mse(output, target)",
+  "The mean squared error over all elements and its gradient: returns loss, grad (a tensor).",
+  "Shapes must match. Used to train autoencoders: loss, grad = lap.nn.mse(ae:forward(x), x); ae:backward(grad).")
 area("Module", "Module (methods and fields of lap.nn modules)")
 doc("Module", "lap.Module",
   "A layer or network from lap.nn, following the Module contract of torch/nn.",
@@ -354,6 +374,19 @@ doc("data.dataset", "lap.data.dataset(x, labels)",
   "A Dataset from a tensor x whose first dimension indexes the rows and 0-based labels (a table or 1-D tensor).",
   "x is shared, not copied; the number of classes is the largest label + 1.")
 
+doc("data.mnist", "lap.data.mnist{dir = ..., split = \"train\" | \"test\", limit = n}",
+  "MNIST from its IDX files in dir (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-..., plain or .gz).",
+  "x is float32 (N, 1, 28, 28) in [0, 1]; limit keeps the first n images. A malformed file is an error " ..
+  "naming the file and what is wrong. Returns a Dataset.")
+doc("data.fashion_mnist", "lap.data.fashion_mnist{dir = \"/usr/share/datasets/fashion-mnist\", split = \"train\", limit = n}",
+  "Fashion-MNIST (MNIST's format) from the directory Debian's dataset-fashion-mnist package installs.",
+  "Same as lap.data.mnist otherwise. Returns a Dataset.")
+doc("data.cifar10", "lap.data.cifar10{dir = ..., split = \"train\" | \"test\", limit = n}",
+  "CIFAR-10 from its binary files in dir (data_batch_1.bin ... data_batch_5.bin, test_batch.bin).",
+  "x is float32 (N, 3, 32, 32) in [0, 1]. Returns a Dataset.")
+doc("data.cifar100", "lap.data.cifar100{dir = ..., split = \"train\" | \"test\", labels = \"fine\" | \"coarse\", limit = n}",
+  "CIFAR-100 from its binary files in dir (train.bin, test.bin); fine labels by default.",
+  "x is float32 (N, 3, 32, 32) in [0, 1]. Returns a Dataset.")
 area("Dataset", "Dataset (methods and fields)")
 doc("Dataset", "lap.Dataset",
   "Rows of inputs with integer class labels, from lap.data.circles, moons or dataset.",
@@ -374,6 +407,16 @@ doc("Dataset.y", "data.y", "The labels as a 1-D float tensor (a copy).")
 doc("Dataset.n", "data.n", "The number of rows (same as #data).")
 doc("Dataset.classes", "data.classes", "The number of classes (largest label + 1).")
 
+doc("Dataset:normalize", "data:normalize([{mean = {...}, std = {...}}])",
+  "Per-channel normalization of x in place: (x - mean) / std; returns {mean = ..., std = ...}.",
+  "Without arguments the statistics are computed from this dataset's x, so that " ..
+  "test:normalize(train:normalize()) applies the training statistics to the test set.")
+doc("Dataset:subset_random", "data:subset_random{size = n, seed = 0, balanced = false}",
+  "A seeded random subset of n rows (a new Dataset); balanced = true takes n / classes rows per class.")
+doc("Dataset:augment", "data:augment{crop = 4, flip = true, seed = s}",
+  "A new Dataset of randomly shifted (a random crop of the zero-padded image) and horizontally flipped " ..
+  "images, labels unchanged; call it once per epoch with a different seed.")
+doc("Dataset.shape", "data.shape", "The dimensions of x as a Lua table, e.g. {60000, 1, 28, 28}.")
 area("plot", "lap.plot (figures, PNG files)")
 local plot_common = "Common options: file (the PNG, written atomically; required), title, size = {width, height}. " ..
   "Returns the file name; NaN points are skipped with a warning."

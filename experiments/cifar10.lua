@@ -1,0 +1,90 @@
+-- experiments/cifar10.lua: the paper's Table 2 protocol on CIFAR-10 (binary files given with --data).
+--
+-- The CIFAR OneRepResNet (encoder 3->50->100 channels to 100x16x16, 9 residual
+-- blocks of 3x3 convolutions, 3Lin classifier), orthogonal init gain 0.01, SGD lr
+-- 0.01 momentum 0.9 weight decay 1e-4, batch 128, the learning rate divided by 5
+-- at epochs 120, 160 and 200, random crops (4-pixel padding) and horizontal flips;
+-- ResNet vs LAP-ResNet (main.py's rule, lambda0 = 0.1, tau = 0.1, s = 50); the
+-- highest test accuracy over the epochs.  200 epochs of 50 000 images is days on a
+-- CPU: --train-size and --epochs make it feasible.
+local args = require("lap.args").parse(arg, {
+  name = "cifar10.lua",
+  usage = "laprun experiments/cifar10.lua --data DIR [options]",
+  description = "Train ResNet and LAP-ResNet on CIFAR-10 (data_batch_*.bin and test_batch.bin in DIR).",
+  { "data", "", "directory with CIFAR-10's binary files (required)" },
+  { "train-size", 50000, "number of training images (a seeded random subset)" },
+  { "test-size", 10000, "number of test images used (the first ones)" },
+  { "epochs", 200, "number of epochs" },
+  { "seed", 1, "seed of the subset, the initial weights, the batches and the augmentation" },
+  { "methods", "both", "resnet, lap or both", choices = { "resnet", "lap", "both" } },
+  { "lambda0", 0.1, "LAP's initial lambda" },
+  { "tau", 0.1, "LAP's step on lambda" },
+  { "steps", 50, "LAP updates lambda every this many steps" },
+  { "lr", 0.01, "SGD learning rate" },
+  { "batch", 128, "batch size" },
+  { "gain", 0.01, "gain of the orthogonal initialization" },
+  { "augment", true, "random crops and flips each epoch (--no-augment to turn off)" },
+  { "out", "out/cifar10", "directory for history.csv" },
+  { "quiet", false, "print only the final table" },
+})
+if args.data == "" then
+  io.stderr:write("cifar10.lua: --data DIR is required (the directory with data_batch_1.bin ... test_batch.bin)\n")
+  os.exit(2)
+end
+local models = require "lap.models"
+local report = require "lap.report"
+
+local started = lap.clock()
+local train_full = lap.data.cifar10 { dir = args.data, split = "train" }
+test = lap.data.cifar10 { dir = args.data, split = "test" }
+if args["test-size"] < #test then
+  local rows = {}
+  for i = 1, args["test-size"] do rows[i] = i end
+  test = test:subset(rows)
+end
+train = args["train-size"] < #train_full and train_full:subset_random { size = args["train-size"], seed = args.seed }
+  or train_full
+local statistics = train:normalize()
+test:normalize(statistics)
+
+local methods = {}
+if args.methods ~= "lap" then methods[#methods + 1] = "ResNet" end
+if args.methods ~= "resnet" then methods[#methods + 1] = "LAP-ResNet" end
+
+local rows, history = {}, {}
+networks = {}
+for _, name in ipairs(methods) do
+  lap.manual_seed(args.seed)
+  local net = models.one_rep_resnet { dataset = "cifar10" }
+  lap.init.orthogonal(net, { gain = args.gain })
+  local optimizer = lap.optim.SGD { lr = args.lr, momentum = 0.9, weight_decay = 1e-4, milestones = { 120, 160, 200 },
+    gamma = 0.2 }
+  local trainer = name == "ResNet" and lap.train.Plain { net = net, optimizer = optimizer, seed = args.seed }
+    or lap.train.LAP { net = net, optimizer = optimizer, lambda0 = args.lambda0, tau = args.tau, steps = args.steps,
+      rule = "main", seed = args.seed }
+  local best, best_epoch, run_started, evaluation = 0, 0, lap.clock(), nil
+  for epoch = 1, args.epochs do
+    local data = args.augment and train:augment { crop = 4, flip = true, seed = args.seed * 100003 + epoch } or train
+    local stats = trainer:epoch(data, { batch = args.batch, shuffle = true })
+    evaluation = trainer:evaluate(test, { batch = 500 })
+    if evaluation.accuracy > best then best, best_epoch = evaluation.accuracy, epoch end
+    history[#history + 1] = { name, epoch, stats.loss, stats.ce, stats.accuracy, evaluation.accuracy,
+      evaluation.transport, trainer.lambda, optimizer.lr }
+    if not args.quiet then
+      print(string.format("%-10s epoch %3d/%d  lr %.4g  train loss %.4f  test accuracy %.2f%%  best %.2f%%  %.0fs",
+        name, epoch, args.epochs, optimizer.lr, stats.loss, 100 * evaluation.accuracy, 100 * best,
+        lap.clock() - run_started))
+    end
+  end
+  networks[name] = net
+  rows[#rows + 1] = { name, string.format("%.2f", 100 * best), best_epoch, string.format("%.4f", evaluation.transport),
+    name == "ResNet" and "-" or string.format("%.4g", trainer.lambda), string.format("%.0f", lap.clock() - run_started) }
+end
+
+print(string.format("\nCIFAR-10, %d training images (seed %d), %d test images, %d epochs", #train, args.seed, #test,
+  args.epochs))
+report.table({ "method", "best test acc %", "at epoch", "test transport", "final lambda", "time s" }, rows)
+report.mkdir(args.out)
+report.csv(args.out .. "/history.csv", { "method", "epoch", "train_loss", "train_ce", "train_accuracy",
+  "test_accuracy", "test_transport", "lambda", "lr" }, history)
+print(string.format("wrote %s/history.csv (%.0fs in all)", args.out, lap.clock() - started))
