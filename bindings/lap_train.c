@@ -139,7 +139,7 @@ static int push_evaluation(lua_State *L, lap_module *net, lap_dataset *d, int op
 {
     static const char *const options[] = {"batch", NULL};
     lapL_checkoptions(L, options_idx, "evaluate", options);
-    lua_Integer batch = lapL_optinteger(L, options_idx, "batch", 1000, "evaluate");
+    lua_Integer batch = lapL_optinteger(L, options_idx, "batch", 128, "evaluate");
     lap_eval_stats stats;
     if (lap_evaluate(net, d, batch, &stats) != LAP_OK)
         return lapL_runtime_error(L);

@@ -70,7 +70,7 @@ for _, name in ipairs { "ResNet", "LAP-ResNet" } do
   local trainer = name == "ResNet" and lap.train.Plain { net = net, optimizer = sgd, seed = args.seed }
     or lap.train.LAP { net = net, optimizer = sgd, lambda0 = 5, tau = 1, steps = 5, rule = "main", seed = args.seed }
   for epoch = 1, args.epochs do trainer:epoch(train, { batch = 128 }) end
-  local evaluation = trainer:evaluate(test, { batch = 500 })
+  local evaluation = trainer:evaluate(test)
   print(string.format("%-10s test accuracy %.2f%%  test transport %.4f  %.0fs", name, 100 * evaluation.accuracy,
     evaluation.transport, lap.clock() - started))
   networks[name] = net

@@ -66,7 +66,7 @@ for _, name in ipairs(methods) do
   for epoch = 1, args.epochs do
     local data = args.augment and train:augment { crop = 4, flip = true, seed = args.seed * 100003 + epoch } or train
     local stats = trainer:epoch(data, { batch = args.batch, shuffle = true })
-    evaluation = trainer:evaluate(test, { batch = 500 })
+    evaluation = trainer:evaluate(test, { batch = args.batch })
     if evaluation.accuracy > best then best, best_epoch = evaluation.accuracy, epoch end
     history[#history + 1] = { name, epoch, stats.loss, stats.ce, stats.accuracy, evaluation.accuracy,
       evaluation.transport, trainer.lambda, optimizer.lr }
@@ -77,7 +77,7 @@ for _, name in ipairs(methods) do
     end
   end
   networks[name] = net
-  rows[#rows + 1] = { name, string.format("%.2f", 100 * best), best_epoch, string.format("%.4f", evaluation.transport),
+  rows[#rows + 1] = { name, string.format("%.2f", 100 * best), best_epoch, string.format("%.4g", evaluation.transport),
     name == "ResNet" and "-" or string.format("%.4g", trainer.lambda), string.format("%.0f", lap.clock() - run_started) }
 end
 

@@ -83,7 +83,7 @@ for _, method in ipairs(methods) do
   local evaluation
   for epoch = 1, args.epochs do
     local stats = trainer:epoch(train, { batch = args.batch, shuffle = true })
-    evaluation = trainer:evaluate(test, { batch = 500 })
+    evaluation = trainer:evaluate(test, { batch = args.batch })
     if evaluation.accuracy > best then best, best_epoch = evaluation.accuracy, epoch end
     history[#history + 1] = { method.name, epoch, stats.loss, stats.ce, stats.accuracy, evaluation.accuracy,
       evaluation.transport, trainer.lambda }
@@ -96,7 +96,7 @@ for _, method in ipairs(methods) do
   end
   networks[method.name] = net
   rows[#rows + 1] = { method.name, string.format("%.2f", 100 * best), best_epoch,
-    string.format("%.4f", evaluation.transport), method.name == "ResNet" and "-" or string.format("%.4g", trainer.lambda),
+    string.format("%.4g", evaluation.transport), method.name == "ResNet" and "-" or string.format("%.4g", trainer.lambda),
     string.format("%.0f", lap.clock() - run_started) }
 end
 

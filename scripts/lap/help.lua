@@ -329,7 +329,7 @@ doc("train.LAP",
   "lambda += tau*CE(current batch). rule = \"cloud4\" (cloud4.py): loss lambda*CE + C; every steps " ..
   "steps, after the optimizer step, CE is recomputed on the same batch and lambda += tau*CE. " ..
   "lambda starts at lambda0; steps are counted from 1. Returns a Trainer.")
-doc("train.evaluate", "lap.train.evaluate(net, data [, {batch = 1000}])",
+doc("train.evaluate", "lap.train.evaluate(net, data [, {batch = 128}])",
   "Evaluates net on a whole dataset in eval mode.",
   "Returns {accuracy, ce, loss (= ce), transport, energy, blocks, block_energy, count}: transport is the " ..
   "net's form over the whole set, blocks its per-block values, energy = sum_k mean_x ||v_k(x)||^2 " ..
@@ -348,7 +348,7 @@ doc("Trainer:epoch", "trainer:epoch(data [, {batch = 128, shuffle = true}])",
 doc("Trainer:step", "trainer:step(x, labels)",
   "One optimizer step on the batch x with 0-based labels (a table or tensor).",
   "Returns {loss, ce, transport, accuracy, lambda}.")
-doc("Trainer:evaluate", "trainer:evaluate(data [, {batch = 1000}])",
+doc("Trainer:evaluate", "trainer:evaluate(data [, {batch = 128}])",
   "Evaluates the trainer's network on a dataset in eval mode; same as lap.train.evaluate(trainer.net, data).",
   "Returns {accuracy, ce, loss, transport, energy, blocks, block_energy, count}.")
 doc("Trainer:get_lambda", "trainer:get_lambda()", "The current lambda, a number; same as trainer.lambda.")
