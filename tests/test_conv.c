@@ -149,14 +149,14 @@ static void check_forward(const shape_case *s)
     double *ref = malloc((size_t)count * sizeof *ref);
     direct_conv(ref, lap_data(x), lap_data(m->params[0]), s->bias ? lap_data(m->params[1]) : NULL, s->N, s->C,
                 s->H, s->W, s->K, s->kh, s->kw, s->stride, s->pad, s->groups, OH, OW);
-    for (int winograd = 1; winograd >= 0; winograd--) {
+    for (int winograd = 2; winograd >= 0; winograd--) {
         lap_conv_set_winograd(winograd);
         int ok = lap_module_forward(m, x) == LAP_OK;
         ok = ok && m->output->ndim == 4 && m->output->shape[0] == s->N && m->output->shape[1] == s->K &&
              m->output->shape[2] == OH && m->output->shape[3] == OW;
         double err = ok ? relative_error(lap_data(m->output), ref, count) : 1.0;
         char label[200];
-        snprintf(label, sizeof label, "%s [%s] (rel. error %.2g)", what, winograd ? "default" : "im2col", err);
+        snprintf(label, sizeof label, "%s [%s] (rel. error %.2g)", what, winograd == 2 ? "winograd" : winograd ? "default" : "im2col", err);
         expect(ok && err < 1e-5, label);
     }
     lap_conv_set_winograd(1);
@@ -204,7 +204,7 @@ static void check_winograd_accuracy(int64_t N, int64_t C, int64_t H, int64_t W, 
     lap_tensor *x = random_tensor(4, shape, 1.0);
     lap_tensor *out[2], *dx[2], *dw[2], *dy = NULL;
     for (int winograd = 0; winograd < 2; winograd++) {
-        lap_conv_set_winograd(winograd);
+        lap_conv_set_winograd(2 * winograd);
         lap_module_zero_grad(m);
         lap_module_forward(m, x);
         if (!dy)
@@ -325,11 +325,15 @@ static void gradcheck(const char *what, lap_module *m, int64_t N, int64_t C, int
 
 static void gradchecks(void)
 {
+    /* Winograd forced (2): these channel counts would otherwise go through im2col. */
+    lap_conv_set_winograd(2);
     gradcheck("Conv2d 2->3 3x3 p1 (winograd) 5x6", lap_conv2d_new(2, 3, 3, 3, 1, 1, 1, 1), 2, 2, 5, 6);
+    gradcheck("Conv2d 3->4 3x3 p1 no bias (winograd) 4x4", lap_conv2d_new(3, 4, 3, 3, 1, 1, 1, 0), 2, 3, 4, 4);
+    gradcheck("ConvTranspose2d 2->2 3x3 s1 p1 (winograd)", lap_conv_transpose2d_new(2, 2, 3, 1, 1, 0, 0), 2, 2, 4, 5);
     lap_conv_set_winograd(0);
     gradcheck("Conv2d 2->3 3x3 p1 (im2col) 5x6", lap_conv2d_new(2, 3, 3, 3, 1, 1, 1, 1), 2, 2, 5, 6);
     lap_conv_set_winograd(1);
-    gradcheck("Conv2d 3->4 3x3 p1 no bias (winograd) 4x4", lap_conv2d_new(3, 4, 3, 3, 1, 1, 1, 0), 2, 3, 4, 4);
+    gradcheck("Conv2d 8->8 3x3 p1 (default: winograd) 3x5", lap_conv2d_new(8, 8, 3, 3, 1, 1, 1, 1), 1, 8, 3, 5);
     gradcheck("Conv2d 2->4 5x5 s2 p2 7x6", lap_conv2d_new(2, 4, 5, 5, 2, 2, 1, 1), 2, 2, 7, 6);
     gradcheck("Conv2d 4->4 3x3 s2 p0 groups 2 7x7", lap_conv2d_new(4, 4, 3, 3, 2, 0, 2, 1), 2, 4, 7, 7);
     gradcheck("Conv2d 3->3 depthwise 3x3 p1 5x4", lap_conv2d_new(3, 3, 3, 3, 1, 1, 3, 1), 2, 3, 5, 4);
@@ -337,7 +341,6 @@ static void gradchecks(void)
     gradcheck("Conv2d 2->3 2x3 s1 p1 non-square kernel", lap_conv2d_new(2, 3, 2, 3, 1, 1, 1, 1), 1, 2, 4, 5);
     gradcheck("ConvTranspose2d 3->2 4x4 s2 p1", lap_conv_transpose2d_new(3, 2, 4, 2, 1, 0, 1), 2, 3, 3, 4);
     gradcheck("ConvTranspose2d 2->3 3x3 s2 p1 op1", lap_conv_transpose2d_new(2, 3, 3, 2, 1, 1, 1), 2, 2, 3, 3);
-    gradcheck("ConvTranspose2d 2->2 3x3 s1 p1 (winograd)", lap_conv_transpose2d_new(2, 2, 3, 1, 1, 0, 0), 2, 2, 4, 5);
 }
 
 /* ---- (c) the Module contract ---- */

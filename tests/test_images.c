@@ -400,7 +400,6 @@ static void test_idx_malformed(void)
         write_idx_images(bad, 0x803, 5, 28, 27, 6, gz);
         EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, gz ? "more data than the header" : "do not match", NULL);
         /* A truncated header (10 bytes) and an empty file. */
-        write_idx_images(bad, 0x803, 5, 28, 28, 0, gz);
         {
             unsigned char head[10] = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0};
             write_file(bad, head, sizeof head, gz);
@@ -413,7 +412,6 @@ static void test_idx_malformed(void)
         EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "no pixels", NULL);
 
         /* A header claiming 2^31 images of 28x28 in a ~100-byte file: above the cap. */
-        write_idx_images(bad, 0x803, 0x80000000u, 28, 28, 0, gz);
         {
             unsigned char padded[100] = {0};
             put_u32(padded, 0x803);
