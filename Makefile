@@ -25,8 +25,8 @@ LUA_LIBS   := $(shell pkg-config --libs lua5.4)
 endif
 
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(PKG_CFLAGS) $(SANITIZE)
-LDFLAGS += $(SANITIZE)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp $(PKG_CFLAGS) $(SANITIZE)
+LDFLAGS += -fopenmp $(SANITIZE)
 LIBS    := $(PKG_LIBS) -lm
 
 RUNTIME_SRC  := $(wildcard runtime/*.c) $(wildcard runtime/plot/*.c) $(wildcard datasets/*.c)

@@ -12,9 +12,12 @@
  * Winograd F(2x2, 3x3) (winograd.c) unless lap_conv_set_winograd(0).
  *
  * Samples are independent, so the kernels split the batch across OpenMP threads
- * (when built with -fopenmp), each thread with its own column buffer and, for
- * the weight gradient, its own partial sum (added in thread order, so results do
- * not depend on timing).  Inside those regions OpenBLAS runs single-threaded:
+ * (when built with -fopenmp), each thread with its own column buffer.  Forward and
+ * input-gradient passes hand out samples one at a time to whichever thread is
+ * free (a thread slowed by another process on its core then does less); the
+ * weight gradient splits the batch in fixed contiguous halves, each thread with
+ * its own partial sum, added in thread order, so that results do not depend on
+ * timing.  Inside those regions OpenBLAS runs single-threaded:
  * per-sample products are small and fit one core's cache, and letting OpenBLAS
  * start its own threads there would oversubscribe the two cores.
  * Limits: dilation 1; ConvTranspose2d has groups 1 and square kernels.
@@ -75,6 +78,18 @@ static float *scratch_floats(lap_tensor **scratch, int64_t count)
 }
 
 static int winograd_enabled = 1;
+
+/* Fewer input or output channels than this go through im2col: the Winograd products
+ * are then thin and the transforms dominate (measured: 1 -> 16 and 3 -> 50 are
+ * faster with im2col). */
+#define WINOGRAD_MIN_CHANNELS 8
+
+static int use_winograd(const lap_conv_geom *g)
+{
+    if (!winograd_enabled || !lap_winograd_eligible(g))
+        return 0;
+    return winograd_enabled == 2 || (g->C >= WINOGRAD_MIN_CHANNELS && g->K >= WINOGRAD_MIN_CHANNELS);
+}
 
 int lap_conv_set_winograd(int enable)
 {
@@ -166,7 +181,7 @@ static int is_pointwise(const lap_conv_geom *g) { return g->kh == 1 && g->kw == 
 /* y: (N, K, OH, OW) overwritten; x: (N, C, H, W); w: (K, C/groups, kh, kw) */
 int lap_conv_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch)
 {
-    if (winograd_enabled && lap_winograd_eligible(g))
+    if (use_winograd(g))
         return lap_winograd_forward(y, x, w, g, scratch);
     const int64_t N = g->N, C = g->C, K = g->K, HW = g->H * g->W, OHW = g->OH * g->OW;
     const int64_t Cg = C / g->groups, Kg = K / g->groups, rows = Cg * g->kh * g->kw;
@@ -176,12 +191,13 @@ int lap_conv_forward(float *y, const float *x, const float *w, const lap_conv_ge
     float *buffer = scratch_floats(scratch, per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
+    int64_t next = 0;  /* the next sample to take: whichever thread is free takes it */
     lap_conv_blas_serial(nthreads);
     LAP_OMP_PARALLEL
     {
-        int tid = LAP_THREAD_ID(), nt = NUM_THREADS();
+        int tid = LAP_THREAD_ID();
         float *cols = buffer + per_thread * tid;
-        for (int64_t n = N * tid / nt; n < N * (tid + 1) / nt; n++) {
+        for (int64_t n; (n = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < N;) {
             const float *xn = x + n * C * HW;
             if (pointwise)
                 cols = (float *)xn;
@@ -200,7 +216,7 @@ int lap_conv_forward(float *y, const float *x, const float *w, const lap_conv_ge
 int lap_conv_backward_data(float *dx, const float *dy, const float *w, const lap_conv_geom *g,
                            lap_tensor **scratch)
 {
-    if (winograd_enabled && lap_winograd_eligible(g))
+    if (use_winograd(g))
         return lap_winograd_backward_data(dx, dy, w, g, scratch);
     const int64_t N = g->N, C = g->C, K = g->K, HW = g->H * g->W, OHW = g->OH * g->OW;
     const int64_t Cg = C / g->groups, Kg = K / g->groups, rows = Cg * g->kh * g->kw;
@@ -210,12 +226,13 @@ int lap_conv_backward_data(float *dx, const float *dy, const float *w, const lap
     float *buffer = scratch_floats(scratch, per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
+    int64_t next = 0;  /* the next sample to take: whichever thread is free takes it */
     lap_conv_blas_serial(nthreads);
     LAP_OMP_PARALLEL
     {
-        int tid = LAP_THREAD_ID(), nt = NUM_THREADS();
+        int tid = LAP_THREAD_ID();
         float *cols = buffer + per_thread * tid;
-        for (int64_t n = N * tid / nt; n < N * (tid + 1) / nt; n++) {
+        for (int64_t n; (n = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < N;) {
             float *dxn = dx + n * C * HW;
             if (pointwise)
                 cols = dxn;
@@ -234,7 +251,7 @@ int lap_conv_backward_data(float *dx, const float *dy, const float *w, const lap
 int lap_conv_backward_weight(float *dw, const float *dy, const float *x, const lap_conv_geom *g,
                              lap_tensor **scratch)
 {
-    if (winograd_enabled && lap_winograd_eligible(g))
+    if (use_winograd(g))
         return lap_winograd_backward_weight(dw, dy, x, g, scratch);
     const int64_t N = g->N, C = g->C, K = g->K, HW = g->H * g->W, OHW = g->OH * g->OW;
     const int64_t Cg = C / g->groups, Kg = K / g->groups, rows = Cg * g->kh * g->kw;

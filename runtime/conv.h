@@ -32,12 +32,12 @@ int lap_conv_backward_weight(float *dw, const float *dy, const float *x, const l
                              lap_tensor **scratch);
 
 /* Algorithm choice, for tests and benchmarks: 0 forces im2col + sgemm everywhere,
- * 1 (the default) uses Winograd F(2x2, 3x3) for 3x3 stride-1 padding-1 ungrouped
- * convolutions.  Returns the previous setting. */
+ * 1 (the default) uses Winograd F(2x2, 3x3) where lap_winograd_eligible says so and
+ * both channel counts are at least 8, 2 wherever lap_winograd_eligible says so.  Returns the previous setting. */
 int lap_conv_set_winograd(int enable);
 
 /* ---- Winograd F(2x2, 3x3) (winograd.c) ---- */
-/* 3x3, stride 1, padding 1, groups 1, and both spatial sizes >= 1. */
+/* 3x3, stride 1, padding 1, groups 1, width at most 128. */
 int lap_winograd_eligible(const lap_conv_geom *g);
 /* The three kernels above for an eligible geometry. */
 int lap_winograd_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch);
@@ -53,6 +53,8 @@ int lap_conv_threads(void);
 void lap_conv_blas_serial(int nthreads);
 void lap_conv_blas_restore(int nthreads);
 
+/* A parallel region over a local `int nthreads` (from lap_conv_threads); without
+ * OpenMP the block runs once, as thread 0 of 1. */
 #ifdef _OPENMP
 #include <omp.h>
 #define LAP_OMP_PARALLEL _Pragma("omp parallel num_threads(nthreads)")
