@@ -16,6 +16,10 @@
 #include "error.h"
 #include "module.h"
 
+/* Loops over large activations are split across the cores (OpenMP); small ones
+ * stay serial, where starting threads would cost more than the work. */
+#define PARALLEL_MIN 65536
+
 /* ------------------------------------------------------------------ Linear */
 
 typedef struct linear {
@@ -330,13 +334,15 @@ static void batchnorm_apply(float *out, float *normalized, const float *in, cons
         bn_row_affine[C - 1](out, normalized, in, inv_std, shift, weight, bias, N);
         return;
     }
+#pragma omp parallel for collapse(2) if (N * C * S >= PARALLEL_MIN) schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             const float *x = in + (n * C + c) * S;
             float *xhat = normalized + (n * C + c) * S, *y = out + (n * C + c) * S;
+            float m = mean[c], k = inv_std[c], w = weight[c], b = bias[c];
             for (int64_t s = 0; s < S; s++) {
-                xhat[s] = (x[s] - mean[c]) * inv_std[c];
-                y[s] = weight[c] * xhat[s] + bias[c];
+                xhat[s] = (x[s] - m) * k;
+                y[s] = w * xhat[s] + b;
             }
         }
 }
@@ -408,6 +414,7 @@ static void batchnorm_statistics(double *mean, double *var, const float *in, int
         }
         return;
     }
+#pragma omp parallel for if (N * C * S >= PARALLEL_MIN) schedule(static)
     for (int64_t c = 0; c < C; c++) {
         double sum = 0;
         if (S == 1) {
@@ -438,7 +445,9 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
     double sum_dy[C], sum_dy_xhat[C];
     if (S == 1 && C <= BN_NARROW_MAX)
         bn_row_sums[C - 1](sum_dy, sum_dy_xhat, dout, normalized, 0.0, N);
-    for (int64_t c = 0; c < C && !(S == 1 && C <= BN_NARROW_MAX); c++) {
+    int narrow = S == 1 && C <= BN_NARROW_MAX;
+#pragma omp parallel for if (!narrow && N * C * S >= PARALLEL_MIN) schedule(static)
+    for (int64_t c = 0; c < (narrow ? 0 : C); c++) {
         if (S == 1) {
             sum_dy[c] = strided_sum(dout + c, N, C);
             sum_dy_xhat[c] = strided_dot(dout + c, normalized + c, N, C);
@@ -464,12 +473,14 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
         bn_row_grad[C - 1](din, dout, normalized, scale, mean_dy, mean_dy_xhat, N);
         return;
     }
+#pragma omp parallel for collapse(2) if (N * C * S >= PARALLEL_MIN) schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             const float *dy = dout + (n * C + c) * S, *xhat = normalized + (n * C + c) * S;
             float *dx = din + (n * C + c) * S;
+            float a = scale[c], m = mean_dy[c], k = mean_dy_xhat[c];
             for (int64_t s = 0; s < S; s++)
-                dx[s] = scale[c] * (dy[s] - mean_dy[c] - xhat[s] * mean_dy_xhat[c]);
+                dx[s] = a * (dy[s] - m - xhat[s] * k);
         }
 }
 
@@ -602,18 +613,21 @@ typedef struct activation {
 } activation;
 
 /* out: (count); in: (count) */
-static void activation_forward(float *out, const float *in, activation_kind kind, int64_t count)
+static void activation_forward(float *restrict out, const float *restrict in, activation_kind kind, int64_t count)
 {
     switch (kind) {
     case ACT_RELU:
+#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < count; i++)
             out[i] = in[i] > 0 ? in[i] : 0.0f;
         break;
     case ACT_TANH:
+#pragma omp parallel for if (count >= PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < count; i++)
             out[i] = tanhf(in[i]);
         break;
     case ACT_SIGMOID:
+#pragma omp parallel for if (count >= PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < count; i++)
             out[i] = 1.0f / (1.0f + expf(-in[i]));
         break;
@@ -621,19 +635,22 @@ static void activation_forward(float *out, const float *in, activation_kind kind
 }
 
 /* din: (count) overwritten; dout, out: (count) */
-static void activation_backward(float *din, const float *dout, const float *out, activation_kind kind,
-                                int64_t count)
+static void activation_backward(float *restrict din, const float *restrict dout, const float *restrict out,
+                                activation_kind kind, int64_t count)
 {
     switch (kind) {
     case ACT_RELU:
+#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < count; i++)
-            din[i] = out[i] > 0 ? dout[i] : 0.0f;
+            din[i] = out[i] > 0 ? dout[i] : 0.0f;   /* a select: vectorizes without branches */
         break;
     case ACT_TANH:
+#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < count; i++)
             din[i] = dout[i] * (1.0f - out[i] * out[i]);
         break;
     case ACT_SIGMOID:
+#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < count; i++)
             din[i] = dout[i] * out[i] * (1.0f - out[i]);
         break;
