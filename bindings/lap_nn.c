@@ -111,7 +111,13 @@ static int nn_batchnorm(lua_State *L)
     return push_new_module(L, lap_batchnorm_new(features, momentum, eps));
 }
 
-static int nn_relu(lua_State *L) { return push_new_module(L, lap_relu_new()); }
+static int nn_relu(lua_State *L)
+{
+    static const char *const options[] = {"inplace", NULL};
+    lapL_checkoptions(L, 1, "nn.ReLU", options);
+    int inplace = lapL_optboolean(L, 1, "inplace", 0, "nn.ReLU");
+    return push_new_module(L, inplace ? lap_relu_inplace_new() : lap_relu_new());
+}
 static int nn_tanh(lua_State *L) { return push_new_module(L, lap_tanh_new()); }
 static int nn_sigmoid(lua_State *L) { return push_new_module(L, lap_sigmoid_new()); }
 

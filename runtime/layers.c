@@ -225,9 +225,15 @@ typedef struct batchnorm {
     int64_t features;
     double momentum, eps;
     lap_tensor *running_mean, *running_var;
-    lap_tensor *normalized;     /* x_hat, shape of the input */
+    lap_tensor *normalized;     /* x_hat, shape of the input; (N, C) inputs only */
     float *inv_std;             /* per feature, of the last forward */
+    float *mean_used;           /* per feature, of the last forward */
 } batchnorm;
+
+/* For (N, C, H, W) inputs x_hat is not kept per module but recomputed in the
+ * backward pass into this buffer, shared by every BatchNorm: a network of 17
+ * BatchNorms then holds one activation-sized x_hat instead of 17. */
+static lap_tensor *shared_normalized;
 
 /* x viewed as (N, C, S). */
 static void bn_dims(const lap_tensor *x, int64_t *N, int64_t *C, int64_t *S)
@@ -338,8 +344,13 @@ static void batchnorm_apply(float *out, float *normalized, const float *in, cons
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             const float *x = in + (n * C + c) * S;
-            float *xhat = normalized + (n * C + c) * S, *y = out + (n * C + c) * S;
+            float *xhat = normalized ? normalized + (n * C + c) * S : NULL, *y = out + (n * C + c) * S;
             float m = mean[c], k = inv_std[c], w = weight[c], b = bias[c];
+            if (!normalized) {
+                for (int64_t s = 0; s < S; s++)
+                    y[s] = w * ((x[s] - m) * k) + b;
+                continue;
+            }
             for (int64_t s = 0; s < S; s++) {
                 xhat[s] = (x[s] - m) * k;
                 y[s] = w * xhat[s] + b;
@@ -498,7 +509,7 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
         return lap_error("BatchNorm: training needs more than 1 value per feature, got input of shape %s",
                          lap_shape_str(input, shape, sizeof shape));
     if (lap_tensor_ensure_like(&m->output, input) != LAP_OK ||
-        lap_tensor_ensure_like(&bn->normalized, input) != LAP_OK)
+        (S == 1 && lap_tensor_ensure_like(&bn->normalized, input) != LAP_OK))
         return LAP_ERR;
     float mean[C], *running_mean = lap_data(bn->running_mean), *running_var = lap_data(bn->running_var);
     if (m->training) {
@@ -518,8 +529,9 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
             bn->inv_std[c] = (float)(1.0 / sqrt((double)running_var[c] + bn->eps));
         }
     }
-    batchnorm_apply(lap_data(m->output), lap_data(bn->normalized), lap_data(input), mean, bn->inv_std,
-                    lap_data(m->params[0]), lap_data(m->params[1]), N, C, S);
+    memcpy(bn->mean_used, mean, sizeof(float) * (size_t)C);
+    batchnorm_apply(lap_data(m->output), S == 1 ? lap_data(bn->normalized) : NULL, lap_data(input), mean,
+                    bn->inv_std, lap_data(m->params[0]), lap_data(m->params[1]), N, C, S);
     return LAP_OK;
 }
 
@@ -531,8 +543,25 @@ static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
     if (lap_tensor_ensure_like(&m->grad_input, m->input) != LAP_OK)
         return LAP_ERR;
     int learn = !m->frozen;
+    const float *normalized;
+    if (S == 1) {
+        normalized = lap_data(bn->normalized);
+    } else {
+        if (lap_tensor_ensure_like(&shared_normalized, m->input) != LAP_OK)
+            return LAP_ERR;
+        float *xhat = lap_data(shared_normalized);
+        const float *x = lap_data(m->input);
+#pragma omp parallel for collapse(2) if (N * C * S >= PARALLEL_MIN) schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                float mean = bn->mean_used[c], inv_std = bn->inv_std[c];
+                for (int64_t i = 0; i < S; i++)
+                    xhat[(n * C + c) * S + i] = (x[(n * C + c) * S + i] - mean) * inv_std;
+            }
+        normalized = xhat;
+    }
     batchnorm_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
-                       learn ? lap_data(m->grads[1]) : NULL, lap_data(grad_output), lap_data(bn->normalized),
+                       learn ? lap_data(m->grads[1]) : NULL, lap_data(grad_output), normalized,
                        lap_data(m->params[0]), bn->inv_std, m->training, N, C, S);
     return LAP_OK;
 }
@@ -544,6 +573,7 @@ static void batchnorm_destroy(lap_module *m)
     lap_tensor_release(bn->running_var);
     lap_tensor_release(bn->normalized);
     free(bn->inv_std);
+    free(bn->mean_used);
 }
 
 static void batchnorm_describe(const lap_module *m, char *buf, size_t size)
@@ -576,8 +606,9 @@ lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps)
     bn->running_mean = lap_tensor_new(1, &features);
     bn->running_var = lap_tensor_new(1, &features);
     bn->inv_std = lap_calloc((size_t)features, sizeof(float));
+    bn->mean_used = lap_calloc((size_t)features, sizeof(float));
     lap_tensor *weight = lap_tensor_new(1, &features);
-    if (!bn->running_mean || !bn->running_var || !bn->inv_std || !weight) {
+    if (!bn->running_mean || !bn->running_var || !bn->inv_std || !bn->mean_used || !weight) {
         lap_tensor_release(weight);
         lap_module_release(&bn->base);
         return NULL;
@@ -610,6 +641,7 @@ typedef enum { ACT_RELU, ACT_TANH, ACT_SIGMOID } activation_kind;
 typedef struct activation {
     lap_module base;
     activation_kind kind;
+    int inplace;     /* ReLU only: the output overwrites the input (torch's ReLU(inplace=True)) */
 } activation;
 
 /* out: (count); in: (count) */
@@ -659,6 +691,20 @@ static void activation_backward(float *restrict din, const float *restrict dout,
 
 static int activation_fwd(lap_module *m, lap_tensor *input)
 {
+    if (((activation *)m)->inplace) {
+        /* The output is the input's own storage: one activation-sized buffer less.
+         * The backward pass needs only the output, so nothing is lost. */
+        if (m->output != input) {
+            lap_tensor_release(m->output);
+            m->output = lap_tensor_retain(input);
+        }
+        float *x = lap_data(input);
+        int64_t count = lap_numel(input);
+#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
+        for (int64_t i = 0; i < count; i++)
+            x[i] = x[i] > 0 ? x[i] : 0.0f;
+        return LAP_OK;
+    }
     if (lap_tensor_ensure_like(&m->output, input) != LAP_OK)
         return LAP_ERR;
     activation_forward(lap_data(m->output), lap_data(input), ((activation *)m)->kind, lap_numel(input));
@@ -667,6 +713,22 @@ static int activation_fwd(lap_module *m, lap_tensor *input)
 
 static int activation_bwd(lap_module *m, const lap_tensor *grad_output)
 {
+    if (((activation *)m)->inplace) {
+        /* In place here too: the gradient overwrites grad_output, which in a
+         * network is the next module's input gradient, dead once consumed. */
+        lap_tensor *grad = (lap_tensor *)grad_output;
+        if (m->grad_input != grad) {
+            lap_tensor_release(m->grad_input);
+            m->grad_input = lap_tensor_retain(grad);
+        }
+        float *g = lap_data(grad);
+        const float *out = lap_data(m->output);
+        int64_t count = lap_numel(grad);
+#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
+        for (int64_t i = 0; i < count; i++)
+            g[i] = out[i] > 0 ? g[i] : 0.0f;
+        return LAP_OK;
+    }
     if (lap_tensor_ensure_like(&m->grad_input, m->input) != LAP_OK)
         return LAP_ERR;
     activation_backward(lap_data(m->grad_input), lap_data(grad_output), lap_data(m->output),
@@ -689,6 +751,14 @@ static lap_module *activation_new(const lap_module_ops *ops, activation_kind kin
 }
 
 lap_module *lap_relu_new(void) { return activation_new(&relu_ops, ACT_RELU); }
+
+lap_module *lap_relu_inplace_new(void)
+{
+    lap_module *m = activation_new(&relu_ops, ACT_RELU);
+    if (m)
+        ((activation *)m)->inplace = 1;
+    return m;
+}
 lap_module *lap_tanh_new(void) { return activation_new(&tanh_ops, ACT_TANH); }
 lap_module *lap_sigmoid_new(void) { return activation_new(&sigmoid_ops, ACT_SIGMOID); }
 

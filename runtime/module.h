@@ -78,6 +78,10 @@ int lap_module_is(const lap_module *m, const char *type);
 lap_module *lap_linear_new(int64_t in_features, int64_t out_features, int bias);
 lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps);
 lap_module *lap_relu_new(void);
+/* ReLU working in place, like torch's ReLU(inplace=True): its output overwrites its
+ * input and its backward overwrites grad_output (two buffers saved; use it where
+ * neither is needed afterwards, e.g. after BatchNorm, Conv2d or Linear). */
+lap_module *lap_relu_inplace_new(void);
 lap_module *lap_tanh_new(void);
 lap_module *lap_sigmoid_new(void);
 lap_module *lap_sequential_new(void);   /* children added with lap_module_add_child */

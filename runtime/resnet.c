@@ -58,9 +58,17 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
             return lap_error("ResNet.block[%d]: output of shape %s differs from its input of shape %s "
                              "(a residual block must keep the shape)",
                              k + 1, lap_shape_str(block->output, a, sizeof a), lap_shape_str(state, b, sizeof b));
-        if (lap_tensor_ensure_like(&net->states[k + 1], state) != LAP_OK ||
-            lap_tensor_ensure_like(&net->displacements[k], state) != LAP_OK)
+        if (lap_tensor_ensure_like(&net->states[k + 1], state) != LAP_OK)
             return LAP_ERR;
+        if (net->relu_after) {
+            if (lap_tensor_ensure_like(&net->displacements[k], state) != LAP_OK)
+                return LAP_ERR;
+        } else if (net->displacements[k] != block->output) {
+            /* The displacement is the branch output itself: the block keeps that
+             * buffer until the next forward, so it is shared, not copied. */
+            lap_tensor_release(net->displacements[k]);
+            net->displacements[k] = lap_tensor_retain(block->output);
+        }
         const float *xk = lap_data(state), *v = lap_data(block->output);
         float *next = lap_data(net->states[k + 1]), *d = lap_data(net->displacements[k]);
         if (net->relu_after) {
@@ -73,10 +81,8 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
                 d[i] = next[i] - xk[i];
             }
         } else {
-            for (int64_t i = 0; i < count; i++) {
+            for (int64_t i = 0; i < count; i++)
                 next[i] = xk[i] + h * v[i];
-                d[i] = v[i];
-            }
         }
         net->block_cost[k] = lap_transport_cost(&net->transport, d, count);
         net->transport_cost += net->block_cost[k];

@@ -170,6 +170,33 @@ do
   assert(math.abs(score - 7 / 5) < 1e-6, "a 3-4-5 corner has line shape 7/5, got " .. score)
 end
 
+-- ReLU{inplace = true} computes what ReLU() computes, in place, inside networks:
+-- same outputs, same parameter and input gradients.
+do
+  local function make(inplace)
+    lap.manual_seed(5)
+    local relu = inplace and lap.nn.ReLU { inplace = true } or lap.nn.ReLU()
+    local net = lap.nn.ResNet { encoder = lap.nn.Linear(2, 4), blocks = 2,
+      block = function() return lap.nn.Sequential { lap.nn.BatchNorm(4),
+        inplace and lap.nn.ReLU { inplace = true } or lap.nn.ReLU(), lap.nn.Linear(4, 4) } end,
+      classifier = lap.nn.Sequential { lap.nn.Linear(4, 3), relu, lap.nn.Linear(3, 2) } }
+    lap.init.normal(net, { std = 0.7, bias = true })
+    return net
+  end
+  local x = lap.randn(8, 2)
+  local plain, inplace = make(false), make(true)
+  local out_plain, out_inplace = plain:forward(x), inplace:forward(x)
+  assert(out_plain == out_inplace, "in-place ReLU changes the output")
+  local g = lap.randn(8, 2)
+  assert(plain:backward(g:clone(), 0.3) == inplace:backward(g:clone(), 0.3), "in-place ReLU changes grad_input")
+  local _, grads_plain = plain:parameters()
+  local _, grads_inplace = inplace:parameters()
+  for i = 1, #grads_plain do
+    assert(grads_plain[i] == grads_inplace[i], "in-place ReLU changes the gradient of parameter " .. i)
+  end
+  expect_error("unknown option 'in_place'", lap.nn.ReLU, { in_place = true })
+end
+
 -- Dropped networks, trainers and tensors are reclaimed.
 collectgarbage()
 local before = collectgarbage("count")

@@ -23,8 +23,8 @@ local presets = {
 
 function M.encoder(channels, width)
   return lap.nn.Sequential {
-    lap.nn.Conv2d(channels, width // 2, 3, { padding = 1 }), lap.nn.ReLU(),
-    lap.nn.Conv2d(width // 2, width, 5, { stride = 2, padding = 2 }), lap.nn.ReLU(),
+    lap.nn.Conv2d(channels, width // 2, 3, { padding = 1 }), lap.nn.ReLU { inplace = true },
+    lap.nn.Conv2d(width // 2, width, 5, { stride = 2, padding = 2 }), lap.nn.ReLU { inplace = true },
   }
 end
 
@@ -38,11 +38,12 @@ end
 
 function M.block(width, first)
   local function conv() return lap.nn.Conv2d(width, width, 3, { padding = 1, bias = false }) end
+  -- ReLUs after BatchNorm work in place (BatchNorm's backward does not need its output).
+  local function relu() return lap.nn.ReLU { inplace = true } end
   if first then
-    return lap.nn.Sequential { conv(), lap.nn.BatchNorm(width), lap.nn.ReLU(), conv() }
+    return lap.nn.Sequential { conv(), lap.nn.BatchNorm(width), relu(), conv() }
   end
-  return lap.nn.Sequential { lap.nn.BatchNorm(width), lap.nn.ReLU(), conv(), lap.nn.BatchNorm(width), lap.nn.ReLU(),
-    conv() }
+  return lap.nn.Sequential { lap.nn.BatchNorm(width), relu(), conv(), lap.nn.BatchNorm(width), relu(), conv() }
 end
 
 function M.classifier(kind, features, classes)
