@@ -788,6 +788,9 @@ static int sequential_bwd(lap_module *m, const lap_tensor *grad_output)
     for (int i = m->nchildren - 1; i >= 0; i--) {
         if (lap_module_backward(m->children[i], grad) != LAP_OK)
             return lap_error_wrap("Sequential", NULL, i + 1);
+        /* Child i+1's gradient has been consumed: its memory can serve the next one. */
+        if (i + 1 < m->nchildren)
+            lap_module_drop_grad_input(m->children[i + 1]);
         grad = m->children[i]->grad_input;
     }
     if (m->grad_input != grad) {

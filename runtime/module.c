@@ -162,6 +162,14 @@ int lap_module_visit(lap_module *m, lap_module_visitor visit, void *context)
     return LAP_OK;
 }
 
+void lap_module_drop_grad_input(lap_module *m)
+{
+    if (lap_module_is(m, "Sequential") && m->nchildren > 0)
+        lap_module_drop_grad_input(m->children[0]);
+    lap_tensor_release(m->grad_input);
+    m->grad_input = NULL;
+}
+
 void lap_module_describe(const lap_module *m, char *buf, size_t size)
 {
     if (m->ops->describe)

@@ -56,6 +56,10 @@ void lap_module_train(lap_module *m, int training);     /* recursive */
 void lap_module_freeze(lap_module *m, int frozen);      /* recursive */
 void lap_module_zero_grad(lap_module *m);               /* recursive */
 void lap_module_describe(const lap_module *m, char *buf, size_t size);
+/* Drops m's input gradient (and, for a Sequential, its first child's, which is the
+ * same tensor) once the caller has consumed it, so that its memory can hold the
+ * next gradient of the backward pass.  Containers call it on their children. */
+void lap_module_drop_grad_input(lap_module *m);
 
 /* Parameter lists, depth first.  trainable_only skips frozen modules.
  * Returns the count; fills at most `capacity` entries of params/grads (either may be NULL). */

@@ -118,6 +118,8 @@ static int resnet_bwd(lap_module *m, const lap_tensor *grad_output)
     float h = (float)net->step;
     float *grad = lap_data(net->grad_state), *branch = lap_data(net->grad_branch);
     lap_copy(grad, lap_data(grad_last), count);
+    if (net->classifier)
+        lap_module_drop_grad_input(net->classifier);
     for (int k = net->nblocks - 1; k >= 0; k--) {
         const float *d = lap_data(net->displacements[k]);
         lap_module *block = net->blocks[k];
@@ -143,6 +145,7 @@ static int resnet_bwd(lap_module *m, const lap_tensor *grad_output)
         if (lap_module_backward(block, net->grad_branch) != LAP_OK)
             return wrap_child_error(block, "block", k + 1);
         lap_axpy(grad, 1.0f, lap_data(block->grad_input), count);
+        lap_module_drop_grad_input(block);
     }
     lap_tensor *grad_input = net->grad_state;
     if (net->encoder) {

@@ -105,9 +105,60 @@ int64_t lap_cols(const lap_tensor *t)
 
 /* ---- storage ---- */
 
+/* Large storages whose last tensor went away wait here for the next tensor of a
+ * similar size instead of going back to malloc: a training step drops each input
+ * gradient once it has been consumed (lap_module_drop_grad_input), and the next
+ * module's gradient takes that memory, so a network's backward pass lives in a
+ * few buffers instead of one per module, without allocating in steady state.
+ * A storage is reused for a request of at least half its capacity. */
+#define POOL_SLOTS 12
+#define POOL_MIN_FLOATS 16384
+static lap_storage *pool[POOL_SLOTS];
+static int pool_count;
+
+static lap_storage *pool_take(int64_t capacity)
+{
+    lap_storage *found = NULL;
+#pragma omp critical(lap_storage_pool)
+    {
+        int best = -1;
+        for (int i = 0; i < pool_count; i++)
+            if (pool[i]->capacity >= capacity && pool[i]->capacity / 2 <= capacity &&
+                (best < 0 || pool[i]->capacity < pool[best]->capacity))
+                best = i;
+        if (best >= 0) {
+            found = pool[best];
+            pool[best] = pool[--pool_count];
+        }
+    }
+    return found;
+}
+
+static int pool_give(lap_storage *s)
+{
+    int kept = 0;
+    if (s->capacity < POOL_MIN_FLOATS)
+        return 0;
+#pragma omp critical(lap_storage_pool)
+    {
+        if (pool_count < POOL_SLOTS) {
+            pool[pool_count++] = s;
+            kept = 1;
+        }
+    }
+    return kept;
+}
+
 static lap_storage *storage_new(int64_t capacity, int zeroed)
 {
-    lap_storage *s = lap_malloc(sizeof *s);
+    lap_storage *s = capacity >= POOL_MIN_FLOATS ? pool_take(capacity) : NULL;
+    if (s) {
+        if (zeroed)
+            memset(s->data, 0, (size_t)capacity * sizeof(float));
+        s->refcount = 1;
+        return s;
+    }
+    s = lap_malloc(sizeof *s);
     if (!s)
         return NULL;
     size_t bytes = (size_t)capacity * sizeof(float);
@@ -123,7 +174,7 @@ static lap_storage *storage_new(int64_t capacity, int zeroed)
 
 static void storage_release(lap_storage *s)
 {
-    if (s && --s->refcount == 0) {
+    if (s && --s->refcount == 0 && !pool_give(s)) {
         free(s->data);
         free(s);
     }

@@ -112,6 +112,7 @@ int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_s
         resnet->transport_weight = 0.0;
     if (status != LAP_OK)
         return LAP_ERR;
+    lap_module_drop_grad_input(t->net);   /* the data's gradient is not needed */
     lap_optimizer_step(t->optimizer);
     t->iteration = iteration;
     if (stats) {
