@@ -43,9 +43,12 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
             return wrap_child_error(net->encoder, "encoder", 0);
         x = net->encoder->output;
     }
-    if (lap_tensor_ensure_like(&net->states[0], x) != LAP_OK)
-        return LAP_ERR;
-    lap_copy(lap_data(net->states[0]), lap_data(x), lap_numel(x));
+    /* x_0 is the encoder's output (or the input) itself, kept by reference:
+     * nothing overwrites it before the next forward. */
+    if (net->states[0] != x) {
+        lap_tensor_release(net->states[0]);
+        net->states[0] = lap_tensor_retain(x);
+    }
     int64_t count = lap_numel(x);
     float h = (float)net->step;
     net->transport_cost = 0;
