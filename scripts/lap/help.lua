@@ -158,7 +158,10 @@ doc("nn.BatchNorm", "lap.nn.BatchNorm(features [, {momentum = 0.1, eps = 1e-5}])
   "In train mode it normalizes with the batch statistics (biased variance) and updates " ..
   "m.running_mean / m.running_var (unbiased variance) with the given momentum; in eval mode it uses " ..
   "the running statistics. Affine m.weight (init 1) and m.bias (init 0).")
-doc("nn.ReLU", "lap.nn.ReLU()", "The elementwise max(x, 0) activation, a Module without parameters.")
+doc("nn.ReLU", "lap.nn.ReLU([{inplace = false}])", "The elementwise max(x, 0) activation, a Module without parameters.",
+  "inplace = true (torch's ReLU(inplace=True)) overwrites its input in the forward pass and the incoming " ..
+  "gradient in the backward pass, saving two activation-sized buffers; use it after BatchNorm, Conv2d or " ..
+  "Linear, whose backward passes do not need their outputs.")
 doc("nn.Tanh", "lap.nn.Tanh()", "The elementwise tanh activation, a Module without parameters.")
 doc("nn.Sigmoid", "lap.nn.Sigmoid()", "The elementwise logistic sigmoid 1 / (1 + e^-x), a Module without parameters.")
 doc("nn.Sequential", "lap.nn.Sequential{m1, m2, ...} or lap.nn.Sequential(m1, m2, ...)",

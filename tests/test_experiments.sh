@@ -1,0 +1,62 @@
+#!/bin/sh
+# test_experiments.sh: the image experiments end to end, on small files written here
+# in MNIST's IDX and CIFAR-10's binary formats (the real data are not needed):
+# experiments/mnist.lua --data, experiments/cifar10.lua, experiments/autoencoder.lua.
+# Each must run, print both methods, and write its CSV or PNG files.
+: "${LAPRUN:=./laprun}"
+fail() { echo "FAIL: $*"; exit 1; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+mkdir -p "$dir/mnist" "$dir/cifar"
+
+# Random images with labels 0..9, written with string.pack (big-endian IDX headers).
+TEST_DATA_DIR="$dir" "$LAPRUN" -e '
+local dir = os.getenv("TEST_DATA_DIR")
+local function idx(name, count, images)
+  local f = assert(io.open(dir .. "/mnist/" .. name, "wb"))
+  if images then f:write(string.pack(">I4I4I4I4", 0x803, count, 28, 28)) else f:write(string.pack(">I4I4", 0x801, count)) end
+  local bytes = {}
+  for i = 1, count * (images and 784 or 1) do bytes[i] = images and math.random(0, 255) or (i - 1) % 10 end
+  for i = 1, #bytes, 4096 do f:write(string.char(table.unpack(bytes, i, math.min(#bytes, i + 4095)))) end
+  f:close()
+end
+math.randomseed(1)
+idx("train-images-idx3-ubyte", 60, true); idx("train-labels-idx1-ubyte", 60, false)
+idx("t10k-images-idx3-ubyte", 30, true); idx("t10k-labels-idx1-ubyte", 30, false)
+local function cifar(name, count)
+  local f = assert(io.open(dir .. "/cifar/" .. name, "wb"))
+  for r = 1, count do
+    local record = { (r - 1) % 10 }
+    for i = 2, 3073 do record[i] = math.random(0, 255) end
+    for i = 1, 3073, 4096 do f:write(string.char(table.unpack(record, i, math.min(3073, i + 4095)))) end
+  end
+  f:close()
+end
+for b = 1, 5 do cifar("data_batch_" .. b .. ".bin", 8) end
+cifar("test_batch.bin", 10)
+' || fail "could not write the test data"
+
+"$LAPRUN" experiments/mnist.lua --data "$dir/mnist" --train-size 20 --epochs 2 --test-size 30 --quiet \
+    --out "$dir/out-mnist" > "$dir/log" 2>&1 || fail "mnist.lua failed: $(tail -5 "$dir/log")"
+grep -q "^ResNet " "$dir/log" && grep -q "^LAP-ResNet " "$dir/log" || fail "mnist.lua should print both methods"
+grep -q "20 training images (seed 1), 30 test images, 2 epochs" "$dir/log" || fail "mnist.lua summary line"
+[ "$(wc -l < "$dir/out-mnist/history.csv")" -eq 5 ] || fail "history.csv should have 2 epochs x 2 methods"
+
+if "$LAPRUN" experiments/mnist.lua --data "$dir/nowhere" --epochs 1 > "$dir/log" 2>&1; then
+    fail "a missing data directory should fail"
+fi
+grep -q "nowhere" "$dir/log" || fail "the error should name the missing files: $(cat "$dir/log")"
+
+"$LAPRUN" experiments/cifar10.lua --data "$dir/cifar" --train-size 16 --epochs 1 --test-size 10 --quiet \
+    --out "$dir/out-cifar" > "$dir/log" 2>&1 || fail "cifar10.lua failed: $(tail -5 "$dir/log")"
+grep -q "^LAP-ResNet " "$dir/log" || fail "cifar10.lua should print both methods"
+if "$LAPRUN" experiments/cifar10.lua > "$dir/log" 2>&1; then fail "cifar10.lua without --data should fail"; fi
+grep -q -- "--data DIR is required" "$dir/log" || fail "cifar10.lua should say --data is required"
+
+"$LAPRUN" experiments/autoencoder.lua --data "$dir/mnist" --ae-size 20 --ae-epochs 1 --train-size 20 --epochs 1 \
+    --images 2 --out "$dir/out-ae" > "$dir/log" 2>&1 || fail "autoencoder.lua failed: $(tail -5 "$dir/log")"
+for figure in decoded_resnet decoded_lap; do
+    "$LAPRUN" -e "local image = lap.plot.read('$dir/out-ae/$figure.png')
+        assert(image:size(1) > 100 and image:size(2) > 400)" || fail "$figure.png does not decode"
+done
+echo "test_experiments: ok"
