@@ -153,5 +153,7 @@ int luaopen_lap(lua_State *L)
     lapL_open_train(L);
     lapL_open_plot(L);
     lapL_open_analysis(L);
+    lapL_open_util(L);
+    lapL_open_checkpoint(L);
     return 1;
 }

@@ -752,6 +752,11 @@ static lap_module *activation_new(const lap_module_ops *ops, activation_kind kin
 
 lap_module *lap_relu_new(void) { return activation_new(&relu_ops, ACT_RELU); }
 
+int lap_relu_is_inplace(const lap_module *m)
+{
+    return lap_module_is(m, "ReLU") && ((const activation *)m)->inplace;
+}
+
 lap_module *lap_relu_inplace_new(void)
 {
     lap_module *m = activation_new(&relu_ops, ACT_RELU);

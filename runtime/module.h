@@ -86,6 +86,7 @@ lap_module *lap_relu_new(void);
  * input and its backward overwrites grad_output (two buffers saved; use it where
  * neither is needed afterwards, e.g. after BatchNorm, Conv2d or Linear). */
 lap_module *lap_relu_inplace_new(void);
+int lap_relu_is_inplace(const lap_module *m);   /* 1 for a ReLU made by lap_relu_inplace_new */
 lap_module *lap_tanh_new(void);
 lap_module *lap_sigmoid_new(void);
 lap_module *lap_sequential_new(void);   /* children added with lap_module_add_child */
@@ -109,5 +110,11 @@ lap_module *lap_flatten_new(void);                                    /* (N, ...
 /* BatchNorm running statistics (for tests and checkpoints). */
 lap_tensor *lap_batchnorm_running_mean(lap_module *m);
 lap_tensor *lap_batchnorm_running_var(lap_module *m);
+
+/* A module's own configuration (not its children) as a JSON object, e.g.
+ * {"type": "Linear", "in": 2, "out": 3, "bias": true, "frozen": false}, into buf;
+ * returns buf, or NULL (lap_error) for an unknown type or a too small buffer.
+ * Implemented in checkpoint.c, which also parses it back (checkpoint.h). */
+const char *lap_module_config(const lap_module *m, char *buf, size_t size);
 
 #endif

@@ -74,6 +74,10 @@ doc("clock", "lap.clock()",
   "Wall-clock seconds from a monotonic clock, for timing (os.clock counts the CPU time of all threads).")
 doc("peak_memory", "lap.peak_memory()",
   "The peak resident memory of this process so far, in MB (getrusage).")
+doc("append_line", "lap.append_line(path, line)",
+  "Appends line (and a newline when it has none) to the file path, creating it, then fsyncs and closes it.",
+  "One write per call (O_APPEND), so a record is in the file whole or not at all; errors name the path. " ..
+  "lap.experiment writes its JSONL results with it.")
 doc("version", "lap.version",
   "The version of lap, a string (not a function).")
 doc("help", "lap.help([name]) / help([obj])",
@@ -201,6 +205,10 @@ doc("nn.GlobalAvgPool", "lap.nn.GlobalAvgPool()",
   "The mean over H and W of an (N, C, H, W) input, giving (N, C).")
 doc("nn.Flatten", "lap.nn.Flatten()",
   "Reshapes (N, ...) to (N, rest), e.g. before a Linear classifier.")
+doc("nn.load", "lap.nn.load(path)",
+  "Rebuilds the network saved by net:save (or trainer:save) in a safetensors file: architecture, weights, " ..
+  "BatchNorm statistics and frozen flags.",
+  "The architecture is read from the file's __metadata__[\"lap.architecture\"]; errors name the file and the tensor.")
 doc("nn.mse", "lap.nn.mse(output, target)",
   "The mean squared error over all elements and its gradient: returns loss, grad (a tensor).",
   "Shapes must match. Used to train autoencoders: loss, grad = lap.nn.mse(ae:forward(x), x); ae:backward(grad).")
@@ -254,6 +262,16 @@ doc("Module:line_shape", "net:line_shape([x])",
   "How straight a ResNet's paths are: the mean over points of path length / end-to-end distance (1 = straight).",
   "Returns the score and the number of points counted (points that barely move are skipped). With x " ..
   "the network runs on it in eval mode; without, the last forward pass. Same as lap.line_shape(net:states(x)).")
+doc("Module:save", "net:save(path)",
+  "Writes the parameters, BatchNorm running statistics and architecture of a network to a safetensors file; returns net.",
+  "Tensors are F32 with hierarchical names (\"encoder.1.weight\", \"block.3.2.running_mean\", \"classifier.bias\": " ..
+  "ResNet children encoder / block.k / classifier, Sequential children 1..n). The write is atomic " ..
+  "(temporary file, fsync, rename). Read it back with lap.nn.load(path) or net:load_weights(path).")
+doc("Module:load_weights", "net:load_weights(path)",
+  "Loads the weights of a checkpoint into an existing network; returns net.",
+  "Every tensor of the network must be in the file with the same shape and every network tensor of the file " ..
+  "in the network; otherwise an error names the file, the tensor and both shapes, and nothing is changed. " ..
+  "Frozen flags are left as they are.")
 doc("Module.indexing", "m[i], #m",
   "net[k] is block k of a ResNet (#net the number of blocks); seq[i] is the i-th module of a Sequential.")
 doc("Module.weight", "m.weight", "The weight tensor of a Linear (out, in) or BatchNorm (features), sharing storage.",
@@ -354,6 +372,14 @@ doc("Trainer:step", "trainer:step(x, labels)",
 doc("Trainer:evaluate", "trainer:evaluate(data [, {batch = 128}])",
   "Evaluates the trainer's network on a dataset in eval mode; same as lap.train.evaluate(trainer.net, data).",
   "Returns {accuracy, ce, loss, transport, energy, blocks, block_energy, count}.")
+doc("Trainer:save", "trainer:save(path)",
+  "Writes a checkpoint from which training resumes exactly: the network (as net:save), the optimizer state " ..
+  "(momentum buffers or Adam moments, step count, lr, epoch), lambda, the iteration counter and the " ..
+  "trainer's random generator; returns trainer.")
+doc("Trainer:load", "trainer:load(path)",
+  "Restores a trainer:save checkpoint into a trainer built the same way (same rule, optimizer kind and " ..
+  "network architecture); returns trainer.",
+  "Further epochs then give bit-identical results to an uninterrupted run. Nothing changes on error.")
 doc("Trainer:get_lambda", "trainer:get_lambda()", "The current lambda, a number; same as trainer.lambda.")
 doc("Trainer.lambda", "trainer.lambda",
   "The current weight lambda of the loss (fixed for Regularized, adapted by LAP, 0 for Plain).")
