@@ -48,33 +48,12 @@ local report = require "lap.report"
 data = lap.data.circles { n = args.points, factor = args.factor, noise = args.noise, seed = args.seed }
 train, test = data:split { test = 0.2, seed = args.seed }
 
--- init: "kaiming", "normal" (std = args.std, biases too) or "orthogonal".
+-- init: "kaiming", "normal" (std = args.std, biases too) or "orthogonal"; the
+-- network of the authors' protocol, as lap.circles builds it for the sweeps.
+local circles = require "lap.circles"
 local function build_net(batchnorm, init)
-  lap.manual_seed(args.seed)
-  local net = lap.nn.ResNet {
-    blocks = args.blocks,
-    block = function()
-      local layers = { lap.nn.Linear(2, args.hidden) }
-      if batchnorm then layers[#layers + 1] = lap.nn.BatchNorm(args.hidden) end
-      layers[#layers + 1] = lap.nn.ReLU()
-      layers[#layers + 1] = lap.nn.Linear(args.hidden, 2)
-      return lap.nn.Sequential(layers)
-    end,
-    classifier = lap.nn.Linear(2, 2),
-    transport = "frobenius",
-  }
-  local classifier = net.classifier
-  classifier.weight:copy(lap.tensor { { 1, 1 }, { 0, 0 } })
-  classifier.bias:copy(lap.tensor { 20, 0 })
-  classifier:freeze()
-  if init == "normal" then
-    lap.init.normal(net, { std = args.std, bias = true })
-  elseif init == "orthogonal" then
-    lap.init.orthogonal(net, { gain = args.gain })
-  else
-    lap.init.kaiming(net)
-  end
-  return net
+  return circles.build_net(circles.config { bn = batchnorm, init = init, blocks = args.blocks, hidden = args.hidden,
+    std = args.std, gain = args.gain }, args.seed)
 end
 
 local methods = {
