@@ -17,8 +17,33 @@
 #include "module.h"
 
 /* Loops over large activations are split across the cores (OpenMP); small ones
- * stay serial, where starting threads would cost more than the work. */
+ * run serially without entering OpenMP at all: even a parallel region whose if()
+ * clause is false costs about a microsecond, which the 2-D networks feel. */
 #define PARALLEL_MIN 65536
+#define PARALLEL_FOR(parallel, ...) \
+    do { \
+        if (parallel) { \
+            _Pragma("omp parallel for schedule(static)") __VA_ARGS__ \
+        } else { \
+            __VA_ARGS__ \
+        } \
+    } while (0)
+#define PARALLEL_FOR_SIMD(parallel, ...) \
+    do { \
+        if (parallel) { \
+            _Pragma("omp parallel for simd schedule(static)") __VA_ARGS__ \
+        } else { \
+            __VA_ARGS__ \
+        } \
+    } while (0)
+#define PARALLEL_FOR2(parallel, ...) \
+    do { \
+        if (parallel) { \
+            _Pragma("omp parallel for collapse(2) schedule(static)") __VA_ARGS__ \
+        } else { \
+            __VA_ARGS__ \
+        } \
+    } while (0)
 
 /* ------------------------------------------------------------------ Linear */
 
@@ -340,7 +365,7 @@ static void batchnorm_apply(float *out, float *normalized, const float *in, cons
         bn_row_affine[C - 1](out, normalized, in, inv_std, shift, weight, bias, N);
         return;
     }
-#pragma omp parallel for collapse(2) if (N * C * S >= PARALLEL_MIN) schedule(static)
+    PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             const float *x = in + (n * C + c) * S;
@@ -355,7 +380,7 @@ static void batchnorm_apply(float *out, float *normalized, const float *in, cons
                 xhat[s] = (x[s] - m) * k;
                 y[s] = w * xhat[s] + b;
             }
-        }
+        });
 }
 
 /* Sums over count floats spaced by stride, in double, with four independent
@@ -425,7 +450,7 @@ static void batchnorm_statistics(double *mean, double *var, const float *in, int
         }
         return;
     }
-#pragma omp parallel for if (N * C * S >= PARALLEL_MIN) schedule(static)
+    PARALLEL_FOR(N * C * S >= PARALLEL_MIN,
     for (int64_t c = 0; c < C; c++) {
         double sum = 0;
         if (S == 1) {
@@ -443,7 +468,7 @@ static void batchnorm_statistics(double *mean, double *var, const float *in, int
         }
         mean[c] = mu;
         var[c] = squares / count;
-    }
+    });
 }
 
 /* din: (N, C, S) overwritten; dweight, dbias: (C) += or NULL; dout, normalized: (N, C, S);
@@ -457,7 +482,7 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
     if (S == 1 && C <= BN_NARROW_MAX)
         bn_row_sums[C - 1](sum_dy, sum_dy_xhat, dout, normalized, 0.0, N);
     int narrow = S == 1 && C <= BN_NARROW_MAX;
-#pragma omp parallel for if (!narrow && N * C * S >= PARALLEL_MIN) schedule(static)
+    PARALLEL_FOR(!narrow && N * C * S >= PARALLEL_MIN,
     for (int64_t c = 0; c < (narrow ? 0 : C); c++) {
         if (S == 1) {
             sum_dy[c] = strided_sum(dout + c, N, C);
@@ -469,7 +494,7 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
                 sum_dy_xhat[c] += strided_dot(dout + (n * C + c) * S, normalized + (n * C + c) * S, S, 1);
             }
         }
-    }
+    });
     float scale[C], mean_dy[C], mean_dy_xhat[C];
     for (int64_t c = 0; c < C; c++) {
         if (dweight)
@@ -484,7 +509,7 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
         bn_row_grad[C - 1](din, dout, normalized, scale, mean_dy, mean_dy_xhat, N);
         return;
     }
-#pragma omp parallel for collapse(2) if (N * C * S >= PARALLEL_MIN) schedule(static)
+    PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             const float *dy = dout + (n * C + c) * S, *xhat = normalized + (n * C + c) * S;
@@ -492,7 +517,7 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
             float a = scale[c], m = mean_dy[c], k = mean_dy_xhat[c];
             for (int64_t s = 0; s < S; s++)
                 dx[s] = a * (dy[s] - m - xhat[s] * k);
-        }
+        });
 }
 
 static int batchnorm_fwd(lap_module *m, lap_tensor *input)
@@ -551,13 +576,13 @@ static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
             return LAP_ERR;
         float *xhat = lap_data(shared_normalized);
         const float *x = lap_data(m->input);
-#pragma omp parallel for collapse(2) if (N * C * S >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
         for (int64_t n = 0; n < N; n++)
             for (int64_t c = 0; c < C; c++) {
                 float mean = bn->mean_used[c], inv_std = bn->inv_std[c];
                 for (int64_t i = 0; i < S; i++)
                     xhat[(n * C + c) * S + i] = (x[(n * C + c) * S + i] - mean) * inv_std;
-            }
+            });
         normalized = xhat;
     }
     batchnorm_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
@@ -649,19 +674,19 @@ static void activation_forward(float *restrict out, const float *restrict in, ac
 {
     switch (kind) {
     case ACT_RELU:
-#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            out[i] = in[i] > 0 ? in[i] : 0.0f;
+            out[i] = in[i] > 0 ? in[i] : 0.0f;);
         break;
     case ACT_TANH:
-#pragma omp parallel for if (count >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            out[i] = tanhf(in[i]);
+            out[i] = tanhf(in[i]););
         break;
     case ACT_SIGMOID:
-#pragma omp parallel for if (count >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            out[i] = 1.0f / (1.0f + expf(-in[i]));
+            out[i] = 1.0f / (1.0f + expf(-in[i])););
         break;
     }
 }
@@ -672,19 +697,19 @@ static void activation_backward(float *restrict din, const float *restrict dout,
 {
     switch (kind) {
     case ACT_RELU:
-#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            din[i] = out[i] > 0 ? dout[i] : 0.0f;   /* a select: vectorizes without branches */
+            din[i] = out[i] > 0 ? dout[i] : 0.0f;);   /* a select: vectorizes without branches */
         break;
     case ACT_TANH:
-#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            din[i] = dout[i] * (1.0f - out[i] * out[i]);
+            din[i] = dout[i] * (1.0f - out[i] * out[i]););
         break;
     case ACT_SIGMOID:
-#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            din[i] = dout[i] * out[i] * (1.0f - out[i]);
+            din[i] = dout[i] * out[i] * (1.0f - out[i]););
         break;
     }
 }
@@ -700,9 +725,9 @@ static int activation_fwd(lap_module *m, lap_tensor *input)
         }
         float *x = lap_data(input);
         int64_t count = lap_numel(input);
-#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            x[i] = x[i] > 0 ? x[i] : 0.0f;
+            x[i] = x[i] > 0 ? x[i] : 0.0f;);
         return LAP_OK;
     }
     if (lap_tensor_ensure_like(&m->output, input) != LAP_OK)
@@ -724,9 +749,9 @@ static int activation_bwd(lap_module *m, const lap_tensor *grad_output)
         float *g = lap_data(grad);
         const float *out = lap_data(m->output);
         int64_t count = lap_numel(grad);
-#pragma omp parallel for simd if (count >= PARALLEL_MIN) schedule(static)
+        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            g[i] = out[i] > 0 ? g[i] : 0.0f;
+            g[i] = out[i] > 0 ? g[i] : 0.0f;);
         return LAP_OK;
     }
     if (lap_tensor_ensure_like(&m->grad_input, m->input) != LAP_OK)

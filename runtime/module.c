@@ -164,6 +164,10 @@ int lap_module_visit(lap_module *m, lap_module_visitor visit, void *context)
 
 void lap_module_drop_grad_input(lap_module *m)
 {
+    /* Small gradients stay: dropping them would only trade memory nobody misses for
+     * an allocation per step (tensor.c pools storages of 16384 floats and more). */
+    if (!m->grad_input || lap_numel(m->grad_input) < 16384)
+        return;
     if (lap_module_is(m, "Sequential") && m->nchildren > 0)
         lap_module_drop_grad_input(m->children[0]);
     lap_tensor_release(m->grad_input);
