@@ -178,6 +178,38 @@ if probe then
   assert(math.abs(entry.sum - mine) <= 1e-4 * (1 + math.abs(mine)), "sum differs: " .. entry.sum .. " vs " .. mine)
   assert(sums["block.1.2.running_mean"] and sums["block.2.1.running_var"], "BatchNorm statistics missing")
   assert(w ~= nil)
+
+  -- PyTorch, when Debian's python3-torch is installed, loads a trained circles
+  -- ResNet from lap's file and computes the same eval-mode logits (1e-5).
+  local circles = require "lap.circles"
+  local small = circles.build_net(circles.config { bn = true, blocks = 3 }, 4)
+  local data = lap.data.circles { n = 100, factor = 0.3, noise = 0.05, seed = 4 }
+  local trainer = lap.train.Plain { net = small, optimizer = lap.optim.Adam { lr = 0.01 } }
+  for _ = 1, 3 do trainer:epoch(data, { batch = 10 }) end
+  local torch_path = tmpdir .. "/circles.safetensors"
+  small:save(torch_path)
+  small:evaluate()
+  local logits = small:forward(data.x)
+  local io_path = tmpdir .. "/io.txt"
+  local f = assert(io.open(io_path, "w"))
+  local flat_x, flat_logits = data.x:reshape(data.x:numel()), logits:reshape(logits:numel())
+  for i = 1, data.x:numel() do f:write(string.format("%.9g ", flat_x[i])) end
+  f:write("\n")
+  for i = 1, logits:numel() do f:write(string.format("%.9g ", flat_logits[i])) end
+  f:write("\n")
+  f:close()
+  pipe = assert(io.popen(python .. " '" .. script .. "/torch_load_safetensors.py' '" .. torch_path .. "' '" .. io_path
+    .. "' 2>&1"))
+  local output = pipe:read("a")
+  pipe:close()
+  if output:find("torch_unavailable", 1, true) then
+    print("note: python3-torch not installed; skipping the PyTorch load check")
+  else
+    local difference = tonumber(output:match("max_abs_diff (%S+)"))
+    assert(difference, "torch_load_safetensors.py failed: " .. output)
+    assert(difference <= 1e-5 * 25, "PyTorch's logits differ from lap's by " .. difference)
+    print(string.format("PyTorch loaded lap's checkpoint: largest logit difference %.3g", difference))
+  end
 else
   print("note: /usr/bin/python3 not found; skipping the read_safetensors.py cross-check")
 end
