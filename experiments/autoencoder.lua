@@ -26,9 +26,7 @@ local models = require "lap.models"
 local report = require "lap.report"
 
 local started = lap.clock()
-local load = args.data ~= "" and function(split) return lap.data.mnist { dir = args.data, split = split } end
-  or function(split) return lap.data.fashion_mnist { split = split } end
-local train_full, test = load("train"), load("test")
+local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test")
 local to_tanh_range = { mean = { 0.5 }, std = { 0.5 } }   -- [0, 1] -> [-1, 1], the decoder's Tanh range
 train_full:normalize(to_tanh_range)
 test:normalize(to_tanh_range)

@@ -31,16 +31,8 @@ local models = require "lap.models"
 local report = require "lap.report"
 
 local started = lap.clock()
-local source, train_full, test
-if args.data ~= "" then
-  source = "MNIST (" .. args.data .. ")"
-  train_full = lap.data.mnist { dir = args.data, split = "train" }
-  test = lap.data.mnist { dir = args.data, split = "test" }
-else
-  source = "Fashion-MNIST"
-  train_full = lap.data.fashion_mnist { split = "train" }
-  test = lap.data.fashion_mnist { split = "test" }
-end
+local source = args.data ~= "" and "MNIST (" .. args.data .. ")" or "Fashion-MNIST"
+local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test")
 if args["test-size"] < #test then
   local rows = {}
   for i = 1, args["test-size"] do rows[i] = i end

@@ -22,9 +22,7 @@ local models = require "lap.models"
 local report = require "lap.report"
 
 local started = lap.clock()
-local load = args.data ~= "" and function(split) return lap.data.mnist { dir = args.data, split = split } end
-  or function(split) return lap.data.fashion_mnist { split = split } end
-local train_full, test = load("train"), load("test")
+local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test")
 if args["test-size"] < #test then
   local rows = {}
   for i = 1, args["test-size"] do rows[i] = i end

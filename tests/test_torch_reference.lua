@@ -7,41 +7,8 @@
 -- b when |a - b| <= tol * max(|b|, m), m the largest magnitude in the record
 -- (so near-zero entries of a record are compared at the record's scale);
 -- tol = 1e-5 for forward values, 1e-4 for gradients and optimizer trajectories.
-local fixture = {}
-for line in io.lines("tests/fixtures/torch_resnet.txt") do
-  if line:sub(1, 1) ~= "#" then
-    local words = {}
-    for w in line:gmatch("%S+") do words[#words + 1] = w end
-    local name, ndim = words[1], tonumber(words[2])
-    local shape, values = {}, {}
-    for i = 1, ndim do shape[i] = tonumber(words[2 + i]) end
-    for i = 3 + ndim, #words do values[#values + 1] = tonumber(words[i]) end
-    fixture[name] = { shape = shape, values = values }
-  end
-end
-
-local function record(name)
-  local r = fixture[name]
-  assert(r, "fixture has no record " .. name)
-  return r
-end
-
-local function flatten(t)
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then for _, x in ipairs(v) do walk(x) end else out[#out + 1] = v end
-  end
-  walk(t)
-  return out
-end
-
-local function as_tensor(name)
-  local r = record(name)
-  local t = lap.zeros(table.unpack(r.shape))
-  local flat = t:reshape(#r.values)
-  for i, v in ipairs(r.values) do flat[i] = v end
-  return t
-end
+local fixture = dofile("tests/fixture.lua")("tests/fixtures/torch_resnet.txt")
+local record, as_tensor, flatten = fixture.record, fixture.tensor, fixture.flatten
 
 local failures, checks = 0, 0
 local function compare(what, actual, name, tol)

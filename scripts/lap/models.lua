@@ -21,6 +21,13 @@ local presets = {
   cifar100 = { channels = 3, size = 32, width = 100, classes = 100 },
 }
 
+-- MNIST from its IDX files in dir, or Fashion-MNIST (Debian's package) when dir
+-- is nil or "": the experiments' --data option.
+function M.mnist_data(dir, split)
+  if dir and dir ~= "" then return lap.data.mnist { dir = dir, split = split } end
+  return lap.data.fashion_mnist { split = split }
+end
+
 function M.encoder(channels, width)
   return lap.nn.Sequential {
     lap.nn.Conv2d(channels, width // 2, 3, { padding = 1 }), lap.nn.ReLU { inplace = true },
