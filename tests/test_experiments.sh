@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_experiments.sh: the image experiments end to end, on small files written here
 # in MNIST's IDX and CIFAR-10's binary formats (the real data are not needed):
-# experiments/mnist.lua --data, experiments/cifar10.lua, experiments/autoencoder.lua.
+# experiments/mnist.lua --data, mnist_table1.lua (a sweep), experiments/cifar10.lua,
+# experiments/autoencoder.lua.
 # Each must run, print both methods, and write its CSV or PNG files.
 : "${LAPRUN:=./laprun}"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -41,6 +42,12 @@ cifar("test_batch.bin", 10)
 grep -q "^ResNet " "$dir/log" && grep -q "^LAP-ResNet " "$dir/log" || fail "mnist.lua should print both methods"
 grep -q "20 training images (seed 1), 30 test images, 2 epochs" "$dir/log" || fail "mnist.lua summary line"
 [ "$(wc -l < "$dir/out-mnist/history.csv")" -eq 5 ] || fail "history.csv should have 2 epochs x 2 methods"
+
+# The Table 1 sweep over lap.experiment: 2 sizes x 2 methods x 2 seeds in 2 workers.
+"$LAPRUN" experiments/mnist_table1.lua --data "$dir/mnist" --sizes 20,30 --epochs 1 --test-size 30 --instances 2 \
+    --jobs 2 --out "$dir/out-table1" > "$dir/log" 2>&1 || fail "mnist_table1.lua failed: $(tail -5 "$dir/log")"
+[ "$(wc -l < "$dir/out-table1/mnist_table1.jsonl")" -eq 8 ] || fail "mnist_table1.jsonl should hold 8 instances"
+grep -q "^LAP " "$dir/log" && grep -q "30 images" "$dir/log" || fail "mnist_table1.lua should print its table"
 
 if "$LAPRUN" experiments/mnist.lua --data "$dir/nowhere" --epochs 1 > "$dir/log" 2>&1; then
     fail "a missing data directory should fail"

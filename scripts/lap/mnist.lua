@@ -1,0 +1,58 @@
+-- lap.mnist: one instance of the paper's Table 1 protocol, as a function of a config
+-- and a seed, for sweeps (experiments/mnist_table1.lua) — the protocol of
+-- experiments/mnist.lua: a seeded random training subset normalized with its own
+-- statistics, the MNIST OneRepResNet, orthogonal init gain 0.01, SGD lr 0.01
+-- momentum 0.9 weight decay 1e-4, batch 128; "ResNet" (CE) or "LAP" (main.py's rule,
+-- lambda0 = 5, tau = 1, s = 5); the highest test accuracy over the epochs.
+--   local result = require("lap.mnist").train({ method = "LAP", train_size = 500 }, 1)
+local models = require "lap.models"
+
+local M = {}
+
+M.defaults = { method = "ResNet", train_size = 500, epochs = 30, data = "", test_size = 10000, lambda0 = 5,
+  tau = 1, steps = 5, lr = 0.01, batch = 128, gain = 0.01, balanced = false }
+
+-- The full sets are loaded once per process (a sweep worker runs many instances).
+local loaded = {}
+local function sets(dir, test_size)
+  local key = dir .. "|" .. test_size
+  if not loaded[key] then
+    local train, test = models.mnist_data(dir, "train"), models.mnist_data(dir, "test")
+    if test_size < #test then
+      local rows = {}
+      for i = 1, test_size do rows[i] = i end
+      test = test:subset(rows)
+    end
+    loaded[key] = { train = train, test = test }
+  end
+  return loaded[key].train, loaded[key].test
+end
+
+function M.train(config, seed)
+  local c = {}
+  for k, v in pairs(M.defaults) do c[k] = v end
+  for k, v in pairs(config or {}) do c[k] = v end
+  local train_full, test_full = sets(c.data, c.test_size)
+  local train = train_full:subset_random { size = c.train_size, seed = seed, balanced = c.balanced }
+  local test = test_full:subset((function() local rows = {} for i = 1, #test_full do rows[i] = i end return rows end)())
+  test:normalize(train:normalize())   -- the test copy is normalized, the cached set stays raw
+  lap.manual_seed(seed)
+  local net = models.one_rep_resnet { dataset = "mnist" }
+  lap.init.orthogonal(net, { gain = c.gain })
+  local optimizer = lap.optim.SGD { lr = c.lr, momentum = 0.9, weight_decay = 1e-4 }
+  local trainer = c.method == "LAP"
+    and lap.train.LAP { net = net, optimizer = optimizer, lambda0 = c.lambda0, tau = c.tau, steps = c.steps,
+      rule = "main", seed = seed }
+    or lap.train.Plain { net = net, optimizer = optimizer, seed = seed }
+  local best, metrics = 0, {}
+  for epoch = 1, c.epochs do
+    local stats = trainer:epoch(train, { batch = c.batch, shuffle = true })
+    local evaluation = trainer:evaluate(test, { batch = c.batch })
+    best = math.max(best, evaluation.accuracy)
+    metrics[epoch] = { train_loss = stats.loss, test_accuracy = evaluation.accuracy,
+      test_transport = evaluation.transport, lambda = trainer.lambda }
+  end
+  return { best_accuracy = best, epochs = c.epochs, epochs_metrics = metrics }
+end
+
+return M
