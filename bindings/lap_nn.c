@@ -456,11 +456,7 @@ static void probe_forward(lua_State *L, lap_resnet *net, int idx, const char *wh
         return;
     }
     lap_tensor *x = lapL_checktensor(L, idx);
-    int was_training = net->base.training;
-    lap_module_train(&net->base, 0);
-    int status = lap_module_forward(&net->base, x);
-    lap_module_train(&net->base, was_training);
-    if (status != LAP_OK)
+    if (lap_module_forward_eval(&net->base, x) != LAP_OK)
         lapL_runtime_error(L);
 }
 

@@ -95,6 +95,15 @@ int lap_module_forward(lap_module *m, lap_tensor *input)
     return m->ops->forward(m, input);
 }
 
+int lap_module_forward_eval(lap_module *m, lap_tensor *input)
+{
+    int was_training = m->training;
+    lap_module_train(m, 0);
+    int status = lap_module_forward(m, input);
+    lap_module_train(m, was_training);
+    return status;
+}
+
 int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
 {
     char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];

@@ -50,6 +50,8 @@ struct lap_module {
 /* Generic entry points: check arguments, dispatch, and keep the contract. */
 int lap_module_forward(lap_module *m, lap_tensor *input);
 int lap_module_backward(lap_module *m, const lap_tensor *grad_output);
+/* forward in eval mode (BatchNorm on running statistics), the mode restored after. */
+int lap_module_forward_eval(lap_module *m, lap_tensor *input);
 lap_module *lap_module_retain(lap_module *m);
 void lap_module_release(lap_module *m);                 /* NULL-safe */
 void lap_module_train(lap_module *m, int training);     /* recursive */

@@ -122,11 +122,7 @@ static int run_flow(flow *f, lap_module *m, const lap_tensor *x, const char *whe
     if (x->ndim < 2 || x->shape[0] < 1)
         return lap_error("%s: points of shape %s should be (N, features) with N >= 1", where,
                          lap_shape_str(x, shape, sizeof shape));
-    int was_training = m->training;
-    lap_module_train(m, 0);
-    int status = lap_module_forward(m, (lap_tensor *)x);
-    lap_module_train(m, was_training);
-    if (status != LAP_OK)
+    if (lap_module_forward_eval(m, (lap_tensor *)x) != LAP_OK)
         return LAP_ERR;
     f->nstates = net->nblocks + 1;
     f->n = lap_rows(net->states[0]);
@@ -203,11 +199,7 @@ static int draw_decision(lap_axes *ax, lap_module *classifier, int regions)
                 g[2 * (j * GRID + i)] = (float)(ax->x0 + (i + 0.5) * cell_x);
                 g[2 * (j * GRID + i) + 1] = (float)(ax->y0 + (j + 0.5) * cell_y);
             }
-        int was_training = classifier->training;
-        lap_module_train(classifier, 0);
-        int status = lap_module_forward(classifier, grid);
-        lap_module_train(classifier, was_training);
-        if (status != LAP_OK) {
+        if (lap_module_forward_eval(classifier, grid) != LAP_OK) {
             lap_tensor_release(grid);
             lap_axes_unclip(ax);
             return lap_error_wrap("plot.transport", "classifier", 0);
@@ -598,11 +590,7 @@ static int compute_profile(block_profile *p, lap_module *m, const lap_tensor *x)
     lap_resnet *net = lap_as_resnet(m);
     if (!net)
         return lap_error("plot.profile: needs a ResNet, got a %s", m->ops->type);
-    int was_training = m->training;
-    lap_module_train(m, 0);
-    int status = lap_module_forward(m, (lap_tensor *)x);
-    lap_module_train(m, was_training);
-    if (status != LAP_OK)
+    if (lap_module_forward_eval(m, (lap_tensor *)x) != LAP_OK)
         return LAP_ERR;
     int K = net->nblocks;
     p->nblocks = K;
