@@ -88,6 +88,8 @@ int lap_module_forward(lap_module *m, lap_tensor *input)
 {
     if (!input)
         return lap_error("%s: forward needs an input tensor", m->ops->type);
+    if (lap_tensor_is_evicted(input))
+        return lap_error("%s: forward of a tensor that was not kept after the forward pass", m->ops->type);
     /* Retain before releasing: the new input may be the old one. */
     lap_tensor_retain(input);
     lap_tensor_release(m->input);
@@ -109,6 +111,9 @@ int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
     char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];
     if (!m->input || !m->output)
         return lap_error("%s: backward called before forward", m->ops->type);
+    if (lap_tensor_is_evicted(m->input))
+        return lap_error("%s: backward called on its own, but its input inside the container was not kept "
+                         "(the container recomputes it in its own backward)", m->ops->type);
     if (!lap_same_shape(grad_output, m->output))
         return lap_error("%s: gradient of shape %s does not match the output of shape %s", m->ops->type,
                          lap_shape_str(grad_output, a, sizeof a), lap_shape_str(m->output, b, sizeof b));

@@ -172,8 +172,13 @@ static lap_storage *storage_new(int64_t capacity, int zeroed)
     return s;
 }
 
+/* The storage of every evicted tensor: no data, never freed. */
+static lap_storage evicted_storage = {NULL, 0, 1};
+
 static void storage_release(lap_storage *s)
 {
+    if (s == &evicted_storage)
+        return;
     if (s && --s->refcount == 0 && !pool_give(s)) {
         free(s->data);
         free(s);
@@ -227,6 +232,10 @@ lap_tensor *lap_tensor_from_data(int ndim, const int64_t *shape, const float *da
 
 lap_tensor *lap_tensor_clone(const lap_tensor *t)
 {
+    if (lap_tensor_is_evicted(t)) {
+        lap_error("tensor: not kept after the forward pass (it is recomputed for the backward pass)");
+        return NULL;
+    }
     return lap_tensor_from_data(t->ndim, t->shape, lap_data(t));
 }
 
@@ -360,7 +369,7 @@ int lap_tensor_ensure(lap_tensor **t, int ndim, const int64_t *shape)
     lap_tensor *x = *t;
     /* A shared storage would let writes through this buffer show up in someone
      * else's view (or a kept output), so it gets a private one instead. */
-    if (x->storage->refcount > 1 || x->storage->capacity < numel) {
+    if (x->storage->refcount > 1 || x->storage->capacity < numel || x->storage == &evicted_storage) {
         lap_storage *fresh = storage_new(numel, 0);
         if (!fresh)
             return LAP_ERR;
@@ -375,6 +384,19 @@ int lap_tensor_ensure(lap_tensor **t, int ndim, const int64_t *shape)
         x->shape[i] = 0;
     return LAP_OK;
 }
+
+int lap_tensor_evict(lap_tensor *t)
+{
+    if (t->storage == &evicted_storage)
+        return 1;
+    if (t->storage->refcount != 1 || t->offset != 0)
+        return 0;
+    storage_release(t->storage);
+    t->storage = &evicted_storage;
+    return 1;
+}
+
+int lap_tensor_is_evicted(const lap_tensor *t) { return t->storage == &evicted_storage; }
 
 int lap_tensor_ensure_like(lap_tensor **t, const lap_tensor *like)
 {

@@ -50,6 +50,14 @@ lap_tensor *lap_tensor_select(lap_tensor *t, int64_t index);                   /
 int lap_tensor_ensure(lap_tensor **t, int ndim, const int64_t *shape);
 int lap_tensor_ensure_like(lap_tensor **t, const lap_tensor *like);
 
+/* Recomputation (activations not kept between forward and backward): evicting a
+ * tensor gives its storage back (to the pool) while the tensor keeps its shape and
+ * its holders; lap_tensor_ensure gives it storage again.  Its data must not be read
+ * meanwhile.  Only a tensor that alone uses its whole storage is evicted: returns 1
+ * if t is evicted afterwards, 0 if it was left as it was. */
+int lap_tensor_evict(lap_tensor *t);
+int lap_tensor_is_evicted(const lap_tensor *t);
+
 static inline float *lap_data(const lap_tensor *t) { return t->storage->data + t->offset; }
 int64_t lap_numel(const lap_tensor *t);
 int lap_same_shape(const lap_tensor *a, const lap_tensor *b);

@@ -166,4 +166,34 @@ local displacements = net:displacements(images)
 assert(#displacements == 3)
 expect_shape(displacements[1], "24x8x8x8", "displacements keep the feature map's shape")
 
+-- BatchNorm -> in-place ReLU -> Conv2d: in training the ReLU's output is not kept
+-- but recomputed for the backward pass; the results are bit for bit those of the
+-- same block with an ordinary ReLU (whose output is kept).
+do
+  local function pre_activation(relu)
+    lap.manual_seed(11)
+    return nn.Sequential { nn.BatchNorm(8), relu, nn.Conv2d(8, 8, 3, { padding = 1, bias = false }) }
+  end
+  local recomputing, keeping = pre_activation(nn.ReLU { inplace = true }), pre_activation(nn.ReLU())
+  local x = lap.randn(4, 8, 48, 48) -- 73728 values: large enough to be evicted
+  local grad = lap.randn(4, 8, 48, 48)
+  for step = 1, 2 do -- twice: the second forward refills the evicted buffer
+    local y1, y2 = recomputing:forward(x), keeping:forward(x)
+    assert((y1 - y2):abs():max() == 0, "outputs differ")
+    if step == 1 then
+      -- the convolution's input inside the container is gone until the container's backward
+      expect_error("was not kept", recomputing[3].backward, recomputing[3], grad)
+    end
+    local g1, g2 = recomputing:backward(grad), keeping:backward(grad)
+    assert((g1 - g2):abs():max() == 0, "input gradients differ")
+    local _, grads1 = recomputing:parameters()
+    local _, grads2 = keeping:parameters()
+    for i = 1, #grads1 do assert((grads1[i] - grads2[i]):abs():max() == 0, "gradient " .. i .. " differs") end
+  end
+  -- in eval mode nothing is evicted: the convolution's backward alone works
+  recomputing:evaluate()
+  recomputing:forward(x)
+  recomputing[3]:backward(grad)
+end
+
 print("test_conv_api: ok")
