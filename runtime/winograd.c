@@ -3,12 +3,20 @@
  * Each 2x2 output tile comes from a 4x4 input tile d:  Y = A^T [(G g G^T) . (B^T d B)] A
  * ("." elementwise).  Over all tiles and channels this is 16 independent matrix
  * products, one per position xi of the 4x4 transformed tile:
- *     M[xi] (K x T) = U[xi] (K x C) V[xi] (C x T),   U = G g G^T,  V = B^T d B,
+ *     M[xi] (T x K) = V[xi] (T x C) U[xi]^T,   U = G g G^T (K x C),  V = B^T d B,
  * which multiplies 2.25 times fewer numbers than the direct convolution.
  * The input gradient of such a convolution is the same convolution with the
  * kernel flipped and its channel axes swapped; the weight gradient is computed
- * in the transformed domain:  dU[xi] = sum_t (A dY_t A^T)[xi] V_t[xi]^T, then
- * dg = G^T dU G.
+ * in the transformed domain:  dU[xi] (K x C) = sum_t (A dY_t A^T)[xi] V_t[xi], i.e.
+ * dM[xi]^T V[xi], then dg = G^T dU G.
+ *
+ * The tile transforms run on 8 channels at once, one vector lane per channel
+ * (GCC vector extensions; AVX2 clones where the CPU has it, SSE otherwise, the
+ * build targets x86-64-v2): each sample's group of 8 channels is first
+ * transposed into a channel-interleaved plane (rows x columns x 8), so that every
+ * tile reads and writes whole vectors whatever the image width, and V, M are
+ * stored tile-major with the channels contiguous (rows of Cp = C rounded up to 8
+ * floats; the padding lanes are zero and the products skip them).
  *
  * Tiles are processed in chunks of whole samples sized so that a chunk's
  * transformed input and output stay in a core's cache; chunks are spread over
@@ -17,11 +25,15 @@
  * Accuracy: the transforms add a few float roundings (entries of G are 1/2, of
  * A and B are 0, +-1); measured relative errors are ~1e-6 of the output scale
  * (tests/test_conv.c).
- * Limits: groups 1; F(2x2) only (F(4x4) would cut multiplies further but loses
- * about two digits in float32).
+ * Limits: groups 1; width at most 2 MAX_TW; F(2x2) only (F(4x4) would cut
+ * multiplies further but loses about two digits in float32).
  */
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE__
+#include <immintrin.h>
+#endif
 
 #include "conv.h"
 #include "error.h"
@@ -33,14 +45,14 @@
 #endif
 
 /* Samples per chunk: as many as keep the transformed input and output of a chunk,
- * 16 (C + K) T floats, within about one core's L2 (1 MB here).  Measured on one
+ * 16 (Cp + Kp) T floats, within about one core's L2 (1 MB here).  Measured on one
  * core: the 100-channel 16x16 blocks run 25% faster with 1 sample per chunk than
  * with 4; the 32-channel 14x14 blocks are flat between 3 and 10 samples. */
 #ifndef CHUNK_FLOATS
 #define CHUNK_FLOATS (256 * 1024)
 #endif
 
-/* Tiles in a row, at most (row buffers on the stack); wider images go through im2col. */
+/* Tiles in a row, at most; wider images go through im2col. */
 #define MAX_TW 64
 
 int lap_winograd_eligible(const lap_conv_geom *g)
@@ -49,13 +61,15 @@ int lap_winograd_eligible(const lap_conv_geom *g)
            (g->W + 1) / 2 <= MAX_TW;
 }
 
+static int64_t round8(int64_t n) { return (n + 7) & ~(int64_t)7; }
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
 /* ---- transforms (kernels: outputs first, sizes last) ---- */
 
-/* u: (16, K, C) the transformed kernels (G g G^T) of w: (K, C, 3, 3).  flip: use
- * instead the kernel of the input-gradient convolution, w'[c][k] = w[k][c] rotated
- * by 180 degrees, and store u as (16, C, K). */
+/* u: (16, C, K) the transformed kernels (G g G^T) of w: (K, C, 3, 3), transposed
+ * (the products take U^T, and OpenBLAS is faster on non-transposed operands).
+ * flip: use instead the kernel of the input-gradient convolution, w'[c][k] = w[k][c]
+ * rotated by 180 degrees, and store u as (16, K, C). */
 static void transform_weights(float *u, const float *w, int flip, int64_t K, int64_t C)
 {
     for (int64_t k = 0; k < K; k++)
@@ -71,7 +85,7 @@ static void transform_weights(float *u, const float *w, int flip, int64_t K, int
                 t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
                 t[3][j] = g[2][j];
             }
-            int64_t index = flip ? c * K + k : k * C + c, stride = K * C;
+            int64_t index = flip ? k * C + c : c * K + k, stride = K * C;
             for (int i = 0; i < 4; i++) {
                 float *row = u + (int64_t)(i * 4) * stride + index;
                 row[0] = t[i][0];
@@ -105,162 +119,183 @@ static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t
         }
 }
 
-/* The transforms below work on whole rows of tiles, with the even and odd image
- * columns in separate arrays: every inner loop then runs over tx on contiguous
- * data and vectorizes (AVX2 clones where the CPU has it; the build targets
- * x86-64-v2). */
+/* ---- channel-interleaved planes ---- */
+
+/* 8 floats, one per channel of a group.  Loads and stores go through memcpy (no
+ * alignment assumed; the buffers are 32-byte aligned in practice). */
+typedef float v8 __attribute__((vector_size(32)));
+/* The helpers below are always inlined, so no v8 ever crosses a call: GCC's warning
+ * about passing 32-byte vectors without AVX does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define INLINE static inline __attribute__((always_inline))
+INLINE v8 load8(const float *p)
+{
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+INLINE void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+/* The source row of a missing channel (beyond C in the last group). */
+static const float zero_row[2 * MAX_TW];
+
+/* plane: (., pw, 8), rows off .. off + H - 1, columns off .. off + W - 1 overwritten
+ * with src: (nc, H, W) (lane c = channel c, lanes nc .. 7 zero); the rest untouched.
+ * 4x4 transposes in SSE registers: a scalar loop here costs as much as the tile
+ * transforms. */
+INLINE void pack_plane(float *plane, const float *src, int64_t nc, int64_t H, int64_t W, int64_t pw, int64_t off)
+{
+    for (int64_t r = 0; r < H; r++) {
+        const float *s[8];
+        for (int c = 0; c < 8; c++)
+            s[c] = c < nc ? src + (c * H + r) * W : zero_row;
+        float *d = plane + ((r + off) * pw + off) * 8;
+        int64_t x = 0;
+#ifdef __SSE__
+        for (; x + 4 <= W; x += 4)
+            for (int h = 0; h < 8; h += 4) {
+                __m128 r0 = _mm_loadu_ps(s[h] + x), r1 = _mm_loadu_ps(s[h + 1] + x), r2 = _mm_loadu_ps(s[h + 2] + x),
+                       r3 = _mm_loadu_ps(s[h + 3] + x);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(d + x * 8 + h, r0);
+                _mm_storeu_ps(d + x * 8 + 8 + h, r1);
+                _mm_storeu_ps(d + x * 8 + 16 + h, r2);
+                _mm_storeu_ps(d + x * 8 + 24 + h, r3);
+            }
+#endif
+        for (; x < W; x++)
+            for (int c = 0; c < 8; c++)
+                d[x * 8 + c] = s[c][x];
+    }
+}
+
+/* dst: (nc, H, W) overwritten with lanes 0 .. nc - 1 of rows and columns 0 .. H - 1,
+ * 0 .. W - 1 of plane: (., pw, 8). */
+INLINE void unpack_plane(float *dst, const float *plane, int64_t nc, int64_t H, int64_t W, int64_t pw)
+{
+    for (int64_t r = 0; r < H; r++) {
+        float *d[8];
+        for (int c = 0; c < 8; c++)
+            d[c] = dst + (c * H + r) * W;
+        const float *s = plane + r * pw * 8;
+        int64_t x = 0;
+#ifdef __SSE__
+        for (; x + 4 <= W; x += 4)
+            for (int h = 0; h < nc; h += 4) {
+                __m128 r0 = _mm_loadu_ps(s + x * 8 + h), r1 = _mm_loadu_ps(s + x * 8 + 8 + h),
+                       r2 = _mm_loadu_ps(s + x * 8 + 16 + h), r3 = _mm_loadu_ps(s + x * 8 + 24 + h);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(d[h] + x, r0);
+                if (h + 1 < nc)
+                    _mm_storeu_ps(d[h + 1] + x, r1);
+                if (h + 2 < nc)
+                    _mm_storeu_ps(d[h + 2] + x, r2);
+                if (h + 3 < nc)
+                    _mm_storeu_ps(d[h + 3] + x, r3);
+            }
+#endif
+        for (; x < W; x++)
+            for (int c = 0; c < nc; c++)
+                d[c][x] = s[x * 8 + c];
+    }
+}
+
+/* ---- tile transforms, 8 channels per vector ---- */
+
 #define CLONES __attribute__((target_clones("avx2", "default")))
 
-/* v: (16, C, T) the transformed 4x4 input tiles B^T d B of x: (nb, C, H, W), tile t =
- * (b, ty, tx) over a th x tw grid, T = nb th tw; even, odd: (2 th + 2, tw + 1) scratch,
- * the even and odd columns of the zero-padded image (padded column q is image column q - 1). */
-CLONES static void transform_input(float *v, float *even, float *odd, const float *x, int64_t nb, int64_t C,
+/* v: (16, T, cp) the transformed 4x4 input tiles B^T d B of x: (nb, C, H, W), tile t =
+ * (b, ty, tx) over a th x tw grid, T = nb th tw, cp = C rounded up to 8 (lanes C ..
+ * cp - 1 zero); plane: (2 th + 2, 2 tw + 2, 8) scratch, zero on its border (the padding,
+ * padded row/column q is image row/column q - 1), interior overwritten. */
+CLONES static void transform_input(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
                                    int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t PH = 2 * th + 2, PW = tw + 1, T = nb * th * tw, stride = C * T;
-    memset(even, 0, (size_t)(PH * PW) * sizeof *even);
-    memset(odd, 0, (size_t)(PH * PW) * sizeof *odd);
+    const int64_t pw = 2 * tw + 2, T = nb * th * tw, stride = T * cp;
     for (int64_t b = 0; b < nb; b++)
-        for (int64_t c = 0; c < C; c++) {
-            const float *src = x + (b * C + c) * H * W;
-            /* Image column 2t - 1 is padded column 2t (even[t]), image column 2t is odd[t]. */
-            for (int64_t r = 0; r < H; r++) {
-                float *e = even + (r + 1) * PW, *o = odd + (r + 1) * PW;
-                const float *row = src + r * W;
-                for (int64_t t = 0; 2 * t < W; t++)
-                    o[t] = row[2 * t];
-                for (int64_t t = 1; 2 * t - 1 < W; t++)
-                    e[t] = row[2 * t - 1];
-            }
-            float *dst = v + c * T + b * th * tw;
-            for (int64_t ty = 0; ty < th; ty++) {
-                const float *e0 = even + 2 * ty * PW, *e1 = e0 + PW, *e2 = e1 + PW, *e3 = e2 + PW;
-                const float *o0 = odd + 2 * ty * PW, *o1 = o0 + PW, *o2 = o1 + PW, *o3 = o2 + PW;
-                float re[4][MAX_TW + 1], ro[4][MAX_TW + 1];
-                /* Rows of B^T d: (d0 - d2, d1 + d2, d2 - d1, d1 - d3). */
-                for (int64_t t = 0; t < PW; t++) {
-                    re[0][t] = e0[t] - e2[t];
-                    re[1][t] = e1[t] + e2[t];
-                    re[2][t] = e2[t] - e1[t];
-                    re[3][t] = e1[t] - e3[t];
-                    ro[0][t] = o0[t] - o2[t];
-                    ro[1][t] = o1[t] + o2[t];
-                    ro[2][t] = o2[t] - o1[t];
-                    ro[3][t] = o1[t] - o3[t];
-                }
-                /* Then the same on the columns 2tx .. 2tx + 3 = even[tx], odd[tx], even[tx+1], odd[tx+1]. */
-                float *out = dst + ty * tw;
-                for (int i = 0; i < 4; i++) {
-                    float *v0 = out + (int64_t)(i * 4) * stride, *v1 = v0 + stride, *v2 = v1 + stride,
-                          *v3 = v2 + stride;
-                    const float *e = re[i], *o = ro[i];
-                    for (int64_t tx = 0; tx < tw; tx++) {
-                        v0[tx] = e[tx] - e[tx + 1];
-                        v1[tx] = o[tx] + e[tx + 1];
-                        v2[tx] = e[tx + 1] - o[tx];
-                        v3[tx] = o[tx] - o[tx + 1];
+        for (int64_t c0 = 0; c0 < C; c0 += 8) {
+            pack_plane(plane, x + (b * C + c0) * H * W, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
+            float *out = v + b * th * tw * cp + c0;
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int64_t tx = 0; tx < tw; tx++) {
+                    const float *p = plane + (2 * ty * pw + 2 * tx) * 8;
+                    v8 d[4][4], r[4][4];
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++)
+                            d[i][j] = load8(p + (i * pw + j) * 8);
+                    /* Rows of B^T d: (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on columns. */
+                    for (int j = 0; j < 4; j++) {
+                        r[0][j] = d[0][j] - d[2][j];
+                        r[1][j] = d[1][j] + d[2][j];
+                        r[2][j] = d[2][j] - d[1][j];
+                        r[3][j] = d[1][j] - d[3][j];
+                    }
+                    float *o = out + (ty * tw + tx) * cp;
+                    for (int i = 0; i < 4; i++) {
+                        store8(o + (4 * i + 0) * stride, r[i][0] - r[i][2]);
+                        store8(o + (4 * i + 1) * stride, r[i][1] + r[i][2]);
+                        store8(o + (4 * i + 2) * stride, r[i][2] - r[i][1]);
+                        store8(o + (4 * i + 3) * stride, r[i][1] - r[i][3]);
                     }
                 }
-            }
         }
 }
 
-/* y: (nb, K, H, W) overwritten from m: (16, K, T), each tile's A^T m A (2x2, clipped at the border). */
-CLONES static void transform_output(float *y, const float *m, int64_t nb, int64_t K, int64_t H, int64_t W,
-                                    int64_t th, int64_t tw)
+/* y: (nb, K, H, W) overwritten from m: (16, T, kp), each tile's A^T m A (2x2, clipped
+ * at the border); plane: (2 th, 2 tw, 8) scratch. */
+CLONES static void transform_output(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp,
+                                    int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t T = nb * th * tw, stride = K * T;
+    const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
     for (int64_t b = 0; b < nb; b++)
-        for (int64_t k = 0; k < K; k++) {
-            const float *src = m + k * T + b * th * tw;
-            float *dst = y + (b * K + k) * H * W;
-            for (int64_t ty = 0; ty < th; ty++) {
-                const float *in = src + ty * tw;
-                float s[2][4][MAX_TW], out[4][MAX_TW];
-                /* Rows of A^T m: (m0 + m1 + m2, m1 - m2 - m3); then the same on columns. */
-                for (int j = 0; j < 4; j++) {
-                    const float *m0 = in + (int64_t)j * stride, *m1 = m0 + 4 * stride, *m2 = m1 + 4 * stride,
-                                *m3 = m2 + 4 * stride;
-                    for (int64_t tx = 0; tx < tw; tx++) {
-                        s[0][j][tx] = m0[tx] + m1[tx] + m2[tx];
-                        s[1][j][tx] = m1[tx] - m2[tx] - m3[tx];
+        for (int64_t k0 = 0; k0 < K; k0 += 8) {
+            const float *in = m + b * th * tw * kp + k0;
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int64_t tx = 0; tx < tw; tx++) {
+                    const float *q = in + (ty * tw + tx) * kp;
+                    v8 s[2][4];
+                    /* Rows of A^T m: (m0 + m1 + m2, m1 - m2 - m3); then the same on columns. */
+                    for (int j = 0; j < 4; j++) {
+                        v8 m0 = load8(q + j * stride), m1 = load8(q + (4 + j) * stride),
+                           m2 = load8(q + (8 + j) * stride), m3 = load8(q + (12 + j) * stride);
+                        s[0][j] = m0 + m1 + m2;
+                        s[1][j] = m1 - m2 - m3;
+                    }
+                    float *p = plane + (2 * ty * pw + 2 * tx) * 8;
+                    for (int r = 0; r < 2; r++) {
+                        store8(p + r * pw * 8, s[r][0] + s[r][1] + s[r][2]);
+                        store8(p + r * pw * 8 + 8, s[r][1] - s[r][2] - s[r][3]);
                     }
                 }
-                for (int r = 0; r < 2; r++)
-                    for (int64_t tx = 0; tx < tw; tx++) {
-                        out[2 * r][tx] = s[r][0][tx] + s[r][1][tx] + s[r][2][tx];
-                        out[2 * r + 1][tx] = s[r][1][tx] - s[r][2][tx] - s[r][3][tx];
-                    }
-                for (int r = 0; r < 2 && 2 * ty + r < H; r++) {
-                    float *row = dst + (2 * ty + r) * W;
-                    const float *a = out[2 * r], *c = out[2 * r + 1];
-                    int64_t ox = 0;
-                    for (; ox + 1 < W; ox += 2) {
-                        row[ox] = a[ox / 2];
-                        row[ox + 1] = c[ox / 2];
-                    }
-                    if (ox < W)
-                        row[ox] = a[ox / 2];
-                }
-            }
+            unpack_plane(y + (b * K + k0) * H * W, plane, K - k0 < 8 ? K - k0 : 8, H, W, pw);
         }
 }
 
-/* dm: (16, K, T) the tiles A dy A^T of dy: (nb, K, H, W), zero beyond the image. */
-CLONES static void transform_output_grad(float *dm, const float *dy, int64_t nb, int64_t K, int64_t H, int64_t W,
-                                         int64_t th, int64_t tw)
+/* dm: (16, T, kp) the tiles A dy A^T of dy: (nb, K, H, W), zero beyond the image
+ * (lanes K .. kp - 1 zero); plane: (2 th, 2 tw, 8) scratch, zero beyond the image rows
+ * and columns, the rest overwritten. */
+CLONES static void transform_output_grad(float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
+                                         int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t T = nb * th * tw, stride = K * T;
+    const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
     for (int64_t b = 0; b < nb; b++)
-        for (int64_t k = 0; k < K; k++) {
-            const float *src = dy + (b * K + k) * H * W;
-            float *dst = dm + k * T + b * th * tw;
-            for (int64_t ty = 0; ty < th; ty++) {
-                /* g[r][0][tx], g[r][1][tx]: dy at row 2ty + r, columns 2tx and 2tx + 1. */
-                float g[2][2][MAX_TW];
-                for (int r = 0; r < 2; r++) {
-                    if (2 * ty + r >= H) {
-                        memset(g[r], 0, sizeof g[r]);
-                        continue;
-                    }
-                    const float *row = src + (2 * ty + r) * W;
-                    int64_t tx = 0;
-                    for (; 2 * tx + 1 < W; tx++) {
-                        g[r][0][tx] = row[2 * tx];
-                        g[r][1][tx] = row[2 * tx + 1];
-                    }
-                    if (tx < tw) {
-                        g[r][0][tx] = row[2 * tx];
-                        g[r][1][tx] = 0.0f;
+        for (int64_t k0 = 0; k0 < K; k0 += 8) {
+            pack_plane(plane, dy + (b * K + k0) * H * W, K - k0 < 8 ? K - k0 : 8, H, W, pw, 0);
+            float *out = dm + b * th * tw * kp + k0;
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int64_t tx = 0; tx < tw; tx++) {
+                    const float *p = plane + (2 * ty * pw + 2 * tx) * 8;
+                    v8 g00 = load8(p), g01 = load8(p + 8), g10 = load8(p + pw * 8), g11 = load8(p + pw * 8 + 8);
+                    /* Rows of A g: (g0, g0 + g1, g0 - g1, -g1); then the same on columns. */
+                    v8 a[4] = {g00, g00 + g10, g00 - g10, -g10}, c[4] = {g01, g01 + g11, g01 - g11, -g11};
+                    float *o = out + (ty * tw + tx) * kp;
+                    for (int i = 0; i < 4; i++) {
+                        store8(o + (4 * i + 0) * stride, a[i]);
+                        store8(o + (4 * i + 1) * stride, a[i] + c[i]);
+                        store8(o + (4 * i + 2) * stride, a[i] - c[i]);
+                        store8(o + (4 * i + 3) * stride, -c[i]);
                     }
                 }
-                /* Rows of A g: (g0, g0 + g1, g0 - g1, -g1); then the same on columns. */
-                float *out = dst + ty * tw;
-                for (int i = 0; i < 4; i++) {
-                    float *v0 = out + (int64_t)(i * 4) * stride, *v1 = v0 + stride, *v2 = v1 + stride,
-                          *v3 = v2 + stride;
-                    for (int64_t tx = 0; tx < tw; tx++) {
-                        float a, c;
-                        if (i == 0) {
-                            a = g[0][0][tx];
-                            c = g[0][1][tx];
-                        } else if (i == 1) {
-                            a = g[0][0][tx] + g[1][0][tx];
-                            c = g[0][1][tx] + g[1][1][tx];
-                        } else if (i == 2) {
-                            a = g[0][0][tx] - g[1][0][tx];
-                            c = g[0][1][tx] - g[1][1][tx];
-                        } else {
-                            a = -g[1][0][tx];
-                            c = -g[1][1][tx];
-                        }
-                        v0[tx] = a;
-                        v1[tx] = a + c;
-                        v2[tx] = a - c;
-                        v3[tx] = -c;
-                    }
-                }
-            }
         }
 }
 
@@ -268,7 +303,8 @@ CLONES static void transform_output_grad(float *dm, const float *dy, int64_t nb,
 
 typedef struct plan {
     int64_t th, tw, per_sample, nb, chunks;   /* tiles per sample, samples per chunk */
-    int64_t v_size, m_size, plane_size;       /* per-thread buffers, floats */
+    int64_t cp, kp;                           /* channel counts rounded up to 8 */
+    int64_t v_size, m_size, in_plane, out_plane, per_thread;   /* per-thread buffers, floats */
 } plan;
 
 static plan make_plan(int64_t N, int64_t C, int64_t K, int64_t H, int64_t W)
@@ -277,45 +313,67 @@ static plan make_plan(int64_t N, int64_t C, int64_t K, int64_t H, int64_t W)
     p.th = (H + 1) / 2;
     p.tw = (W + 1) / 2;
     p.per_sample = p.th * p.tw;
-    p.nb = CHUNK_FLOATS / (16 * (C + K) * p.per_sample);
+    p.cp = round8(C);
+    p.kp = round8(K);
+    p.nb = CHUNK_FLOATS / (16 * (p.cp + p.kp) * p.per_sample);
     if (p.nb < 1)
         p.nb = 1;
     if (p.nb > N)
         p.nb = N;
     p.chunks = (N + p.nb - 1) / p.nb;
     int64_t T = p.nb * p.per_sample;
-    p.v_size = round16(16 * C * T);
-    p.m_size = round16(16 * K * T);
-    p.plane_size = 2 * round16((2 * p.th + 2) * (p.tw + 1));
+    p.v_size = round16(16 * p.cp * T);
+    p.m_size = round16(16 * p.kp * T);
+    p.in_plane = round16((2 * p.th + 2) * (2 * p.tw + 2) * 8);
+    p.out_plane = round16(4 * p.th * p.tw * 8);
+    p.per_thread = p.v_size + p.m_size + p.in_plane + p.out_plane;
     return p;
 }
 
+/* count floats of scratch, 64-byte aligned (whole vectors never straddle a cache line). */
 static float *scratch_floats(lap_tensor **scratch, int64_t count)
 {
+    count += 16;
     if (!*scratch || lap_numel(*scratch) < count) {
         if (lap_tensor_ensure(scratch, 1, &count) != LAP_OK)
             return NULL;
     }
-    return lap_data(*scratch);
+    float *data = lap_data(*scratch);
+    return data + ((16 - ((uintptr_t)data / sizeof(float)) % 16) % 16);
 }
 
-/* y: (N, COUT, H, W) = the convolution of x: (N, CIN, H, W) with transformed kernels u: (16, COUT, CIN). */
+/* Zero the columns n .. ld - 1 of the rows x ld matrix a (padding lanes sgemm does not write). */
+static void zero_padding(float *a, int64_t rows, int64_t n, int64_t ld)
+{
+    if (n < ld)
+        for (int64_t r = 0; r < rows; r++)
+            memset(a + r * ld + n, 0, (size_t)(ld - n) * sizeof *a);
+}
+
+/* y: (N, COUT, H, W) = the convolution of x: (N, CIN, H, W) with transformed kernels u: (16, CIN, COUT)
+ * (U^T). */
 static int winograd_conv(float *y, const float *x, const float *u, float *buffer, const plan *p, int nthreads,
                          int64_t N, int64_t CIN, int64_t COUT, int64_t H, int64_t W)
 {
-    const int64_t per_thread = p->v_size + p->m_size + p->plane_size;
     int64_t next = 0;  /* the next chunk: whichever thread is free takes it (outputs do not depend on who) */
     lap_conv_blas_serial(nthreads);
     LAP_OMP_PARALLEL
     {
         int tid = LAP_THREAD_ID();
-        float *v = buffer + per_thread * tid, *m = v + p->v_size, *plane = m + p->m_size;
+        float *v = buffer + p->per_thread * tid, *m = v + p->v_size, *in_plane = m + p->m_size,
+              *out_plane = in_plane + p->in_plane;
+        memset(in_plane, 0, (size_t)p->in_plane * sizeof *in_plane);
+        zero_padding(m, 16 * p->nb * p->per_sample, COUT, p->kp);
         for (int64_t chunk; (chunk = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < p->chunks;) {
             int64_t n0 = chunk * p->nb, nb = N - n0 < p->nb ? N - n0 : p->nb, T = nb * p->per_sample;
-            transform_input(v, plane, plane + p->plane_size / 2, x + n0 * CIN * H * W, nb, CIN, H, W, p->th, p->tw);
+            transform_input(v, in_plane, x + n0 * CIN * H * W, nb, CIN, p->cp, H, W, p->th, p->tw);
+            if (T < p->nb * p->per_sample)   /* the last chunk's matrices are shorter: other padding columns */
+                zero_padding(m, 16 * T, COUT, p->kp);
             for (int xi = 0; xi < 16; xi++)
-                lap_gemm(m + xi * COUT * T, u + xi * COUT * CIN, v + xi * CIN * T, 0, 0, COUT, T, CIN, 1.0f, 0.0f);
-            transform_output(y + n0 * COUT * H * W, m, nb, COUT, H, W, p->th, p->tw);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)COUT, (int)CIN, 1.0f,
+                            v + xi * T * p->cp, (int)p->cp, u + xi * CIN * COUT, (int)COUT, 0.0f,
+                            m + xi * T * p->kp, (int)p->kp);
+            transform_output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
         }
     }
     lap_conv_blas_restore(nthreads);
@@ -327,7 +385,7 @@ int lap_winograd_forward(float *y, const float *x, const float *w, const lap_con
     int nthreads = lap_conv_threads();
     plan p = make_plan(g->N, g->C, g->K, g->H, g->W);
     int64_t u_size = round16(16 * g->K * g->C);
-    float *buffer = scratch_floats(scratch, u_size + (p.v_size + p.m_size + p.plane_size) * nthreads);
+    float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
     transform_weights(buffer, w, 0, g->K, g->C);
@@ -340,7 +398,7 @@ int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const
     int nthreads = lap_conv_threads();
     plan p = make_plan(g->N, g->K, g->C, g->H, g->W);
     int64_t u_size = round16(16 * g->K * g->C);
-    float *buffer = scratch_floats(scratch, u_size + (p.v_size + p.m_size + p.plane_size) * nthreads);
+    float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
     transform_weights(buffer, w, 1, g->K, g->C);
@@ -353,7 +411,7 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
     int nthreads = lap_conv_threads();
     const int64_t N = g->N, C = g->C, K = g->K, H = g->H, W = g->W;
     plan p = make_plan(N, C, K, H, W);
-    int64_t u_size = round16(16 * K * C), per_thread = p.v_size + p.m_size + p.plane_size + u_size;
+    int64_t u_size = round16(16 * K * C), per_thread = p.per_thread + u_size;
     float *buffer = scratch_floats(scratch, per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
@@ -362,21 +420,25 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
     LAP_OMP_PARALLEL
     {
         int tid = LAP_THREAD_ID(), nt = NUM_THREADS();
-        float *v = buffer + per_thread * tid, *dm = v + p.v_size, *plane = dm + p.m_size, *du = plane + p.plane_size;
+        float *v = buffer + per_thread * tid, *dm = v + p.v_size, *in_plane = dm + p.m_size,
+              *out_plane = in_plane + p.in_plane, *du = out_plane + p.out_plane;
         if (tid == 0)
             used = nt;
+        memset(in_plane, 0, (size_t)(p.in_plane + p.out_plane) * sizeof *in_plane);
         memset(du, 0, (size_t)u_size * sizeof *du);
         /* Fixed chunks per thread: the partial sums, hence the rounding, do not depend on timing. */
         for (int64_t chunk = tid; chunk < p.chunks; chunk += nt) {
             int64_t n0 = chunk * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, T = nb * p.per_sample;
-            transform_input(v, plane, plane + p.plane_size / 2, x + n0 * C * H * W, nb, C, H, W, p.th, p.tw);
-            transform_output_grad(dm, dy + n0 * K * H * W, nb, K, H, W, p.th, p.tw);
+            transform_input(v, in_plane, x + n0 * C * H * W, nb, C, p.cp, H, W, p.th, p.tw);
+            transform_output_grad(dm, out_plane, dy + n0 * K * H * W, nb, K, p.kp, H, W, p.th, p.tw);
             for (int xi = 0; xi < 16; xi++)
-                lap_gemm(du + xi * K * C, dm + xi * K * T, v + xi * C * T, 0, 1, K, C, T, 1.0f, 1.0f);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)C, (int)T, 1.0f,
+                            dm + xi * T * p.kp, (int)p.kp, v + xi * T * p.cp, (int)p.cp, 1.0f, du + xi * K * C,
+                            (int)C);
         }
     }
     lap_conv_blas_restore(nthreads);
-    float *du = buffer + p.v_size + p.m_size + p.plane_size;
+    float *du = buffer + p.per_thread;
     for (int t = 1; t < used; t++)
         lap_axpy(du, 1.0f, du + per_thread * t, u_size);
     transform_weight_grad(dw, du, K, C);

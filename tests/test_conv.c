@@ -519,6 +519,14 @@ int main(int argc, char **argv)
         check_winograd_accuracy(4, 32, 14, 14, 32);
         check_winograd_accuracy(2, 100, 16, 16, 100);
         check_winograd_accuracy(3, 7, 9, 11, 5);
+        /* Channel groups of 8 with a partial last group on either side, odd widths and
+         * heights, H != W, widths with and without a multiple of 4 columns, several
+         * chunks with a shorter last one (N 37 on 13 samples per chunk). */
+        check_winograd_accuracy(5, 12, 7, 13, 20);
+        check_winograd_accuracy(2, 17, 12, 5, 9);
+        check_winograd_accuracy(37, 24, 10, 8, 16);
+        check_winograd_accuracy(3, 8, 1, 1, 8);
+        check_winograd_accuracy(2, 3, 2, 128, 4);
         gradchecks();
         check_contract();
     }
