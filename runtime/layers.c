@@ -776,8 +776,9 @@ lap_module *lap_sigmoid_new(void) { return activation_new(&sigmoid_ops, ACT_SIGM
  * and saves one activation per BatchNorm (CIFAR ResNet9: 17 of 13 MB). */
 static int recomputes_output(const lap_module *seq, int i)
 {
-    if (!seq->training || i < 0 || i + 2 >= seq->nchildren || !lap_module_is(seq->children[i], "BatchNorm") ||
-        !lap_relu_is_inplace(seq->children[i + 1]))
+    /* Called for every child in both passes: pointer tests, no string compares. */
+    if (!seq->training || i < 0 || i + 2 >= seq->nchildren || seq->children[i]->ops != &batchnorm_ops ||
+        seq->children[i + 1]->ops != &relu_ops || !((const activation *)seq->children[i + 1])->inplace)
         return 0;
     const lap_tensor *out = seq->children[i]->output;
     return out && out == seq->children[i + 1]->output && out->ndim >= 3 && lap_numel(out) >= PARALLEL_MIN;

@@ -34,6 +34,9 @@ typedef struct lap_optimizer {
     int nparams;
     lap_tensor **params, **grads;   /* retained */
     lap_tensor **state1, **state2;  /* momentum buffer / Adam moments */
+    /* The same four lists gathered into one storage each (lap_tensor_gather), so
+     * that a step over many small parameters is one loop; NULL when they could not be. */
+    lap_tensor *flat_params, *flat_grads, *flat_state1, *flat_state2;
     int refcount;
 } lap_optimizer;
 

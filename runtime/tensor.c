@@ -72,14 +72,6 @@ static int check_shape(int ndim, const int64_t *shape, int64_t *numel_out)
     return LAP_OK;
 }
 
-int64_t lap_numel(const lap_tensor *t)
-{
-    int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++)
-        n *= t->shape[i];
-    return n;
-}
-
 int lap_same_shape(const lap_tensor *a, const lap_tensor *b)
 {
     if (a->ndim != b->ndim)
@@ -359,6 +351,16 @@ lap_tensor *lap_tensor_select(lap_tensor *t, int64_t index)
 
 int lap_tensor_ensure(lap_tensor **t, int ndim, const int64_t *shape)
 {
+    lap_tensor *same = *t;
+    /* The common case of a steady loop: already this shape, with its own storage. */
+    if (same && same->ndim == ndim && same->offset == 0 && same->storage->refcount == 1 &&
+        same->storage != &evicted_storage) {
+        int d = 0;
+        while (d < ndim && same->shape[d] == shape[d])
+            d++;
+        if (d == ndim)
+            return LAP_OK;
+    }
     int64_t numel;
     if (check_shape(ndim, shape, &numel) != LAP_OK)
         return LAP_ERR;
@@ -397,6 +399,48 @@ int lap_tensor_evict(lap_tensor *t)
 }
 
 int lap_tensor_is_evicted(const lap_tensor *t) { return t->storage == &evicted_storage; }
+
+lap_tensor *lap_tensor_gather(lap_tensor **tensors, int n)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (tensors[i]->storage->refcount != 1 || tensors[i]->storage == &evicted_storage)
+            return NULL;
+        total += lap_numel(tensors[i]);
+    }
+    lap_tensor *flat = tensor_alloc(1, &total, 0);
+    if (!flat)
+        return NULL;
+    int64_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        lap_tensor *t = tensors[i];
+        if (t->storage == flat->storage) {   /* listed twice */
+            lap_tensor_release(flat);
+            return NULL;
+        }
+        int64_t count = lap_numel(t);
+        memcpy(flat->storage->data + offset, lap_data(t), (size_t)count * sizeof(float));
+        storage_release(t->storage);
+        t->storage = flat->storage;
+        t->storage->refcount++;
+        t->offset = offset;
+        offset += count;
+    }
+    return flat;
+}
+
+int lap_tensor_gathered(lap_tensor *const *tensors, int n, const lap_tensor *flat)
+{
+    if (!flat)
+        return 0;
+    int64_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        if (tensors[i]->storage != flat->storage || tensors[i]->offset != offset)
+            return 0;
+        offset += lap_numel(tensors[i]);
+    }
+    return offset == lap_numel(flat);
+}
 
 int lap_tensor_ensure_like(lap_tensor **t, const lap_tensor *like)
 {

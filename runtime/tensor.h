@@ -58,8 +58,23 @@ int lap_tensor_ensure_like(lap_tensor **t, const lap_tensor *like);
 int lap_tensor_evict(lap_tensor *t);
 int lap_tensor_is_evicted(const lap_tensor *t);
 
+/* Moves the values of n tensors into one new storage, in order, and makes each
+ * tensor a view on it (the tensors keep their identity and shape): a loop over many
+ * small parameters then becomes one loop.  Returns the 1-D view over all of them,
+ * or NULL when one of them shares its storage or appears twice, or memory is short
+ * (the tensors stay valid).  lap_tensor_gathered says whether they are still laid
+ * out that way. */
+lap_tensor *lap_tensor_gather(lap_tensor **tensors, int n);
+int lap_tensor_gathered(lap_tensor *const *tensors, int n, const lap_tensor *flat);
+
 static inline float *lap_data(const lap_tensor *t) { return t->storage->data + t->offset; }
-int64_t lap_numel(const lap_tensor *t);
+static inline int64_t lap_numel(const lap_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->shape[i];
+    return n;
+}
 int lap_same_shape(const lap_tensor *a, const lap_tensor *b);
 /* "[2, 3]" into buf (for error messages); returns buf. */
 char *lap_shape_str(const lap_tensor *t, char *buf, size_t size);
