@@ -107,6 +107,7 @@ int lap_optimizer_bind(lap_optimizer *o, lap_module *m)
         if (!o->state1[i] || (o->config.kind == LAP_OPTIM_ADAM && !o->state2[i]))
             return LAP_ERR;
     }
+    o->checked_generation = 0;   /* generations start at 1: the next step checks */
     o->flat_params = lap_tensor_gather(o->params, n);
     o->flat_grads = lap_tensor_gather(o->grads, n);
     o->flat_state1 = lap_tensor_gather(o->state1, n);
@@ -118,11 +119,19 @@ int lap_optimizer_bind(lap_optimizer *o, lap_module *m)
 /* Whether the parameters and gradients still lie in the gathered storages (another
  * optimizer bound to the same module since gathers them anew).  The states are
  * this optimizer's own and stay where they are. */
-static int flat(const lap_optimizer *o)
+static int flat(lap_optimizer *o)
 {
-    return o->flat_state1 && (o->config.kind != LAP_OPTIM_ADAM || o->flat_state2) &&
-           lap_tensor_gathered(o->params, o->nparams, o->flat_params) &&
-           lap_tensor_gathered(o->grads, o->nparams, o->flat_grads);
+    if (!o->flat_state1 || (o->config.kind == LAP_OPTIM_ADAM && !o->flat_state2))
+        return 0;
+    /* Checking every tensor costs as much as a small network's update: only when some
+     * shared storage has been replaced since the last check. */
+    uint64_t generation = lap_tensor_layout_generation();
+    if (generation == o->checked_generation)
+        return o->checked_flat;
+    o->checked_generation = generation;
+    o->checked_flat = lap_tensor_gathered(o->params, o->nparams, o->flat_params) &&
+                      lap_tensor_gathered(o->grads, o->nparams, o->flat_grads);
+    return o->checked_flat;
 }
 
 void lap_optimizer_zero_grad(lap_optimizer *o)
@@ -148,7 +157,9 @@ static void sgd_update(float *param, const float *grad, float *buf, const lap_op
 
 /* param, grad, m, v: (count); step_size = lr / (1 - beta1^t), bias2_sqrt = sqrt(1 - beta2^t)
  * (computed once per step by the caller: pow per tensor was 18 % of a 100-block 2-D step). */
-static void adam_update(float *param, const float *grad, float *m, float *v, const lap_optim_config *c,
+/* The build's -fno-math-errno lets sqrtf be the vector instruction (correctly rounded
+ * like the scalar one: the numbers do not change). */
+static void adam_update(float *restrict param, const float *restrict grad, float *restrict m, float *restrict v, const lap_optim_config *c,
                         float step_size, float bias2_sqrt, int64_t count)
 {
     float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps, wd = (float)c->weight_decay;

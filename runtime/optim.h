@@ -37,6 +37,8 @@ typedef struct lap_optimizer {
     /* The same four lists gathered into one storage each (lap_tensor_gather), so
      * that a step over many small parameters is one loop; NULL when they could not be. */
     lap_tensor *flat_params, *flat_grads, *flat_state1, *flat_state2;
+    uint64_t checked_generation;    /* lap_tensor_layout_generation when last checked */
+    int checked_flat;               /* whether the lists were still gathered then */
     int refcount;
 } lap_optimizer;
 

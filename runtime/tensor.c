@@ -164,6 +164,12 @@ static lap_storage *storage_new(int64_t capacity, int zeroed)
     return s;
 }
 
+static uint64_t layout_generation = 1;
+
+uint64_t lap_tensor_layout_generation(void) { return __atomic_load_n(&layout_generation, __ATOMIC_RELAXED); }
+
+static void layout_changed(void) { __atomic_fetch_add(&layout_generation, 1, __ATOMIC_RELAXED); }
+
 /* The storage of every evicted tensor: no data, never freed. */
 static lap_storage evicted_storage = {NULL, 0, 1};
 
@@ -375,6 +381,8 @@ int lap_tensor_ensure(lap_tensor **t, int ndim, const int64_t *shape)
         lap_storage *fresh = storage_new(numel, 0);
         if (!fresh)
             return LAP_ERR;
+        if (x->storage->refcount > 1)
+            layout_changed();
         storage_release(x->storage);
         x->storage = fresh;
     }
@@ -421,6 +429,7 @@ lap_tensor *lap_tensor_gather(lap_tensor **tensors, int n)
         int64_t count = lap_numel(t);
         memcpy(flat->storage->data + offset, lap_data(t), (size_t)count * sizeof(float));
         storage_release(t->storage);
+        layout_changed();
         t->storage = flat->storage;
         t->storage->refcount++;
         t->offset = offset;

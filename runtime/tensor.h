@@ -66,6 +66,10 @@ int lap_tensor_is_evicted(const lap_tensor *t);
  * out that way. */
 lap_tensor *lap_tensor_gather(lap_tensor **tensors, int n);
 int lap_tensor_gathered(lap_tensor *const *tensors, int n, const lap_tensor *flat);
+/* A counter (from 1) that changes whenever a tensor whose storage was shared gets
+ * another storage (lap_tensor_gather, lap_tensor_ensure): while it has not changed,
+ * a layout lap_tensor_gathered confirmed still holds. */
+uint64_t lap_tensor_layout_generation(void);
 
 static inline float *lap_data(const lap_tensor *t) { return t->storage->data + t->offset; }
 static inline int64_t lap_numel(const lap_tensor *t)
