@@ -208,4 +208,41 @@ end
 collectgarbage()
 collectgarbage()
 assert(collectgarbage("count") < before + 200, "networks were not reclaimed")
+-- The optimizer updates its parameters in one loop over a gathered storage; binding
+-- another optimizer to the same network moves them again, and the first must then
+-- still update the network's parameters (per tensor), exactly as if alone.
+do
+  local function twin()
+    lap.manual_seed(7)
+    return lap.nn.ResNet { blocks = 3, block = block, classifier = lap.nn.Linear(2, 2) }
+  end
+  local alone, shared = twin(), twin()
+  local x = lap.randn(6, 2)
+  local labels = { 0, 1, 1, 0, 1, 0 }
+  local opt_alone = lap.optim.Adam { lr = 0.05 }:bind(alone)
+  local opt_shared = lap.optim.Adam { lr = 0.05 }:bind(shared)
+  local function step(net, opt)
+    net:zero_grad()
+    local _, grad = lap.nn.cross_entropy(net:forward(x), labels)
+    net:backward(grad)
+    opt:step()
+  end
+  step(alone, opt_alone)
+  step(shared, opt_shared)
+  lap.optim.SGD { lr = 0.1 }:bind(shared) -- gathers shared's parameters anew
+  for _ = 1, 3 do
+    step(alone, opt_alone)
+    step(shared, opt_shared)
+  end
+  local pa, ps = alone:parameters(), shared:parameters()
+  assert(#pa == #ps and #pa > 0)
+  local moved = 0
+  for i = 1, #pa do
+    assert((pa[i] - ps[i]):abs():max() == 0, "parameter " .. i .. " differs after a second optimizer was bound")
+  end
+  local pfresh = twin():parameters()
+  for i = 1, #pa do moved = moved + (pa[i] - pfresh[i]):abs():max() end
+  assert(moved > 0, "the optimizer did not move the parameters")
+end
+
 print("test_nn: ok")
