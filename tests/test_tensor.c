@@ -334,6 +334,48 @@ static void test_gemm(void)
     CHECK(out[0] == 0 && out[3] == 0);
 }
 
+/* lap_tensor_gather (the optimizer's single update loop) and eviction (recomputed
+ * activations). */
+static void test_gather_and_evict(void)
+{
+    int64_t s2[2] = {2, 2}, s1[1] = {3};
+    lap_tensor *a = lap_tensor_new(2, s2), *b = lap_tensor_new(1, s1);
+    for (int i = 0; i < 4; i++)
+        lap_data(a)[i] = (float)i + 1;
+    for (int i = 0; i < 3; i++)
+        lap_data(b)[i] = (float)-i;
+    lap_tensor *list[2] = {a, b};
+    lap_tensor *flat = lap_tensor_gather(list, 2);
+    CHECK(flat && lap_numel(flat) == 7);
+    CHECK(lap_data(a) == lap_data(flat) && lap_data(b) == lap_data(flat) + 4);
+    CHECK(lap_data(flat)[3] == 4.0f && lap_data(flat)[6] == -2.0f && a->shape[1] == 2 && b->shape[0] == 3);
+    CHECK(lap_tensor_gathered(list, 2, flat));
+    uint64_t generation = lap_tensor_layout_generation();
+    /* Now sharing one storage: a second gather refuses and moves nothing. */
+    CHECK(lap_tensor_gather(list, 2) == NULL && lap_tensor_gathered(list, 2, flat));
+    /* Giving one of them a new storage is seen, and changes the generation. */
+    int64_t bigger[1] = {5};
+    CHECK(lap_tensor_ensure(&b, 1, bigger) == LAP_OK);
+    CHECK(!lap_tensor_gathered(list, 2, flat) && lap_tensor_layout_generation() != generation);
+    /* A tensor listed twice is refused. */
+    lap_tensor *c = lap_tensor_new(1, s1);
+    lap_tensor *twice[2] = {c, c};
+    CHECK(lap_tensor_gather(twice, 2) == NULL);
+    CHECK(lap_numel(c) == 3 && lap_data(c) != NULL);
+    lap_tensor_release(flat);
+    lap_tensor_release(a);
+    lap_tensor_release(b);
+
+    /* Evicted: shape kept, data gone, clone refused, ensure gives storage back. */
+    CHECK(lap_tensor_evict(c) == 1 && lap_tensor_is_evicted(c) && lap_numel(c) == 3);
+    CHECK_ERROR(lap_tensor_clone(c), "not kept");
+    CHECK(lap_tensor_ensure(&c, 1, s1) == LAP_OK && !lap_tensor_is_evicted(c) && lap_data(c) != NULL);
+    lap_tensor *view = lap_tensor_reshape(c, 1, s1);
+    CHECK(lap_tensor_evict(c) == 0 && !lap_tensor_is_evicted(c));   /* shared storage: kept */
+    lap_tensor_release(view);
+    lap_tensor_release(c);
+}
+
 int main(void)
 {
     test_construction();
@@ -343,6 +385,7 @@ int main(void)
     test_reductions_and_kernels();
     test_binary();
     test_gemm();
+    test_gather_and_evict();
     if (failures) {
         fprintf(stderr, "test_tensor: %d of %d checks failed\n", failures, checks);
         return 1;
