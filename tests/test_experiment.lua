@@ -160,11 +160,21 @@ local csv_k, table_k, log_k = sweep(scratch .. "/k", "--jobs 2 --resume")
 assert(log_k:find((12 - partial) .. " to run", 1, true), "after the kill: " .. log_k)
 assert(csv_k == csv1 and table_k == table1, "sweep resumed after a kill differs:\n" .. csv_k .. "\n" .. csv1)
 
+-- A budget (0.02 minutes, i.e. 1 s) stops the sweep part-way; --resume finishes it
+-- with the same table.
+local _, table_b, log_b = sweep(scratch .. "/b", "--jobs 2 --sleep 0.3 --budget 0.02")
+local _, done_b = records(scratch .. "/b/tiny.jsonl")
+assert(done_b < 12, "the budget did not stop the sweep (" .. done_b .. " records)")
+assert(log_b:find("the budget of 0.02 minutes is spent: " .. done_b .. " of 12 instances done", 1, true), log_b)
+if done_b % 4 ~= 0 then assert(table_b:find("(n=", 1, true), "uneven cells should show their counts:\n" .. table_b) end
+local csv_b2, table_b2 = sweep(scratch .. "/b", "--jobs 2 --resume")
+assert(csv_b2 == csv1 and table_b2 == table1, "sweep resumed after its budget differs:\n" .. csv_b2 .. "\n" .. csv1)
+
 -- options() merges the common options into a spec.
 local spec = experiment.options { { "epochs", 5, "epochs" }, { "jobs", 4, "mine" } }
 local names = {}
 for _, o in ipairs(spec) do names[o[1]] = o end
-assert(names.instances and names.out and names.resume and names.worker and names.jobs[2] == 4)
+assert(names.instances and names.out and names.resume and names.budget and names.worker and names.jobs[2] == 4)
 
 os.execute("rm -rf '" .. scratch .. "'")
 print("test_experiment: ok")

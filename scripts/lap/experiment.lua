@@ -6,7 +6,7 @@
 --   local args = require("lap.args").parse(arg, experiment.options {
 --     usage = "laprun my_sweep.lua [options]", { "epochs", 100, "maximum epochs" } })
 --   local summary = experiment.run {
---     name = "my_sweep", options = args,            -- instances, jobs, out, resume, worker
+--     name = "my_sweep", options = args,            -- instances, jobs, out, resume, budget, worker
 --     run = function(config, seed) ... return { best_accuracy = 0.97, epochs_metrics = {...} } end,
 --     configs = { { method = "ResNet", bn = false }, { method = "LAP", bn = true }, ... },
 --     rows = "method", columns = function(c) return c.bn and "BN" or "no BN" end,
@@ -18,12 +18,14 @@
 -- so the results do not depend on the number of workers.  With jobs = J the parent
 -- re-runs the script as J workers (`laprun <script> <its args> --worker k --jobs J`,
 -- OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1); worker k takes the pending instances
--- k, k + J, k + 2J, ... in a fixed order and writes one JSON line per finished
+-- k, k + J, k + 2J, ... in a fixed order (seed by seed, each over all configs) and writes one JSON line per finished
 -- instance on its standard output; the parent appends each to <out>/<name>.jsonl
 -- (lap.append_line: one write + fsync), shows progress, and at the end prints the
 -- tables and writes <out>/<name>.csv.  With resume, instances already in the JSONL
 -- file are skipped, so a killed sweep loses only the instances in flight.
 -- Without resume, an existing results file is renamed <name>.jsonl.previous.
+-- budget = M minutes: no instance starts after that; the tables then have the
+-- instances done (cells say how many when they differ), and resume continues.
 -- inprocess = true runs the instances in the calling process instead (no workers).
 --
 -- A record: the fields run returned (best_accuracy, epochs_metrics, ...) plus
@@ -159,6 +161,7 @@ function M.options(spec, defaults)
     { "jobs", defaults.jobs or 2, "worker processes running the instances" },
     { "out", defaults.out or "out", "directory of the results (<name>.jsonl) and the summary (<name>.csv)" },
     { "resume", false, "skip the (config, seed) pairs already in the results file" },
+    { "budget", 0, "minutes after which no new instance starts (0: no limit); the table has those done" },
     { "worker", 0, "internal: run as worker k of --jobs (the parent sets it)" },
   }
   if not spec then return common end
@@ -253,6 +256,7 @@ local function settings(spec)
     resume = pick("resume", false),
     worker = math.tointeger(pick("worker", 0)),
     first_seed = math.tointeger(pick("first_seed", 0)),
+    budget = tonumber(pick("budget", 0)),
   }
   assert(type(spec.run) == "function", "experiment.run: run must be a function(config, seed)")
   assert(type(spec.configs) == "table" and #spec.configs > 0, "experiment.run: configs must be a non-empty list")
@@ -264,17 +268,29 @@ local function settings(spec)
   return s
 end
 
--- Every (config, seed) pair in the fixed order: config by config, seeds ascending.
+-- Every (config, seed) pair in the fixed order: seed by seed, each over all configs,
+-- so that a sweep stopped part-way (killed, or out of --budget) has about as many
+-- instances in every cell.
 local function all_tasks(spec, s)
   local tasks = {}
-  for ci, config in ipairs(spec.configs) do
-    for i = 0, s.instances - 1 do
-      local seed = s.first_seed + i
+  for i = 0, s.instances - 1 do
+    local seed = s.first_seed + i
+    for ci, config in ipairs(spec.configs) do
       tasks[#tasks + 1] = { index = #tasks + 1, ci = ci, config = config, seed = seed, key = M.key(config, seed) }
     end
   end
   return tasks
 end
+
+-- The time (os.time) after which no instance starts: set by the parent from
+-- --budget, passed to the workers in the environment.
+local function deadline_of(s)
+  if s.worker > 0 then return tonumber(os.getenv("LAP_SWEEP_DEADLINE") or "") end
+  if s.budget and s.budget > 0 then return os.time() + math.floor(s.budget * 60 + 0.5) end
+  return nil
+end
+
+local function out_of_time(deadline) return deadline ~= nil and os.time() >= deadline end
 
 local function run_task(spec, task)
   local started = lap and lap.clock and lap.clock() or os.clock()
@@ -302,7 +318,9 @@ local function worker_main(spec, s)
     pending = {}
     for _, index in ipairs(list) do pending[#pending + 1] = tasks[index] end
   end
+  local deadline = deadline_of(s)
   for i = s.worker, #pending, s.jobs do
+    if out_of_time(deadline) then break end
     local record = run_task(spec, pending[i])
     -- The parent gone (killed): stop instead of computing records nobody reads.
     if not (io.stdout:write(PREFIX, json.encode(record), "\n") and io.stdout:flush()) then os.exit(1) end
@@ -350,9 +368,10 @@ local function describe(spec, record)
 end
 
 -- Runs the pending tasks; appends records to the results file.
-local function run_parent(spec, s, pending, progress)
+local function run_parent(spec, s, pending, progress, deadline)
   if spec.inprocess then
     for _, task in ipairs(pending) do
+      if out_of_time(deadline) then break end
       local record = run_task(spec, task)
       lap.append_line(s.results, json.encode(record))
       progress.update(describe(spec, record))
@@ -377,7 +396,8 @@ local function run_parent(spec, s, pending, progress)
   local jobs = math.min(s.jobs, math.max(#pending, 1))
   local workers = {}
   for k = 1, jobs do
-    local command = string.format("OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 exec %s %s %s --worker %d --jobs %d",
+    local command = string.format("OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 %sexec %s %s %s --worker %d --jobs %d",
+      deadline and string.format("LAP_SWEEP_DEADLINE=%d ", deadline) or "",
       shell_quote(interpreter), shell_quote(script), table.concat(quoted, " "), k, jobs)
     workers[k] = { handle = assert(io.popen(command, "r")), k = k }
   end
@@ -470,10 +490,23 @@ function M.print_tables(summary, out)
     if g.name ~= "" then out:write("\n", g.name, "\n") else out:write("\n") end
     local headers = { "" }
     for _, cname in ipairs(g.columns) do headers[#headers + 1] = cname ~= "" and cname or summary.metric end
+    -- Cells with different numbers of instances (a sweep stopped part-way) say how many.
+    local counts, uneven = nil, false
+    for _, rname in ipairs(g.rows) do
+      for _, cname in ipairs(g.columns) do
+        local cell = g.cells[rname][cname]
+        local n = cell and cell.n or 0
+        if counts and counts ~= n then uneven = true end
+        counts = counts or n
+      end
+    end
     local rows = {}
     for _, rname in ipairs(g.rows) do
       local row = { rname }
-      for _, cname in ipairs(g.columns) do row[#row + 1] = M.format_cell(g.cells[rname][cname]) end
+      for _, cname in ipairs(g.columns) do
+        local cell = g.cells[rname][cname]
+        row[#row + 1] = M.format_cell(cell) .. (uneven and string.format(" (n=%d)", cell and cell.n or 0) or "")
+      end
       rows[#rows + 1] = row
     end
     report.table(headers, rows, out)
@@ -527,10 +560,23 @@ function M.run(spec)
     io.stderr:write(string.format("%s: %d instances (%d configs x %d seeds), %d to run, %d jobs, results in %s\n",
       s.name, #tasks, #spec.configs, s.instances, #pending, spec.inprocess and 1 or s.jobs, s.results))
   end
+  local deadline = deadline_of(s)
   if #pending > 0 then
-    run_parent(spec, s, pending, progress_printer(#tasks, #tasks - #pending, spec.quiet))
+    run_parent(spec, s, pending, progress_printer(#tasks, #tasks - #pending, spec.quiet), deadline)
   end
-  local summary = M.summarize(spec, M.read_records(s.results), s)
+  local records = M.read_records(s.results)
+  local summary = M.summarize(spec, records, s)
+  summary.done = 0
+  for _, g in ipairs(summary.groups) do
+    for _, row in pairs(g.cells) do
+      for _, cell in pairs(row) do summary.done = summary.done + cell.n end
+    end
+  end
+  summary.total = #tasks
+  if deadline and summary.done < #tasks and not spec.quiet then
+    io.stderr:write(string.format("%s: the budget of %g minutes is spent: %d of %d instances done "
+      .. "(the same command with --resume continues)\n", s.name, s.budget, summary.done, #tasks))
+  end
   summary.seconds = (lap and lap.clock and lap.clock() or os.clock()) - started
   summary.results, summary.csv = s.results, s.csv
   M.write_csv(summary, s.csv)
