@@ -49,7 +49,7 @@
  * core: the 100-channel 16x16 blocks run 25% faster with 1 sample per chunk than
  * with 4; the 32-channel 14x14 blocks are flat between 3 and 10 samples. */
 #ifndef CHUNK_FLOATS
-#define CHUNK_FLOATS (256 * 1024)
+#define CHUNK_FLOATS (128 * 1024)
 #endif
 
 /* Tiles in a row, at most; wider images go through im2col. */
@@ -121,20 +121,13 @@ static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t
 
 /* ---- channel-interleaved planes ---- */
 
-/* 8 floats, one per channel of a group.  Loads and stores go through memcpy (no
- * alignment assumed; the buffers are 32-byte aligned in practice). */
+/* 8 floats, one per channel of a group; v8u is the same for loads and stores at
+ * any float address (as GCC's own __m256_u). */
 typedef float v8 __attribute__((vector_size(32)));
-/* The helpers below are always inlined, so no v8 ever crosses a call: GCC's warning
- * about passing 32-byte vectors without AVX does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define load8(p) (*(const v8u *)(p))
+#define store8(p, v) (*(v8u *)(p) = (v))
 #define INLINE static inline __attribute__((always_inline))
-INLINE v8 load8(const float *p)
-{
-    v8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-INLINE void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 /* The source row of a missing channel (beyond C in the last group). */
 static const float zero_row[2 * MAX_TW];
@@ -202,6 +195,14 @@ INLINE void unpack_plane(float *dst, const float *plane, int64_t nc, int64_t H, 
 
 /* ---- tile transforms, 8 channels per vector ---- */
 
+/* Prefetch the lines lpt t .. lpt (t + 1) - 1 of p (16 floats a line, `lines` in all):
+ * spread over the tiles of one channel group, this brings in the next group's
+ * image (8 short rows far apart, which the hardware prefetcher does not follow) or
+ * the lines the group's output goes to, while the arithmetic runs. */
+#define PREFETCH_SLICE(p, lines, t, lpt, rw)                                  \
+    for (int64_t l_ = (t) * (lpt); l_ < ((t) + 1) * (lpt) && l_ < (lines); l_++) \
+    __builtin_prefetch((p) + l_ * 16, rw, 3)
+
 #define CLONES __attribute__((target_clones("avx2", "default")))
 
 /* v: (16, T, cp) the transformed 4x4 input tiles B^T d B of x: (nb, C, H, W), tile t =
@@ -214,29 +215,37 @@ CLONES static void transform_input(float *v, float *plane, const float *x, int64
     const int64_t pw = 2 * tw + 2, T = nb * th * tw, stride = T * cp;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t c0 = 0; c0 < C; c0 += 8) {
-            pack_plane(plane, x + (b * C + c0) * H * W, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
+            const float *src = x + (b * C + c0) * H * W, *next = src + 8 * H * W;
+            pack_plane(plane, src, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
             float *out = v + b * th * tw * cp + c0;
+            const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
+            int last = b == nb - 1 && c0 + 8 >= C;
             for (int64_t ty = 0; ty < th; ty++)
                 for (int64_t tx = 0; tx < tw; tx++) {
-                    const float *p = plane + (2 * ty * pw + 2 * tx) * 8;
-                    v8 d[4][4], r[4][4];
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++)
-                            d[i][j] = load8(p + (i * pw + j) * 8);
-                    /* Rows of B^T d: (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on columns. */
-                    for (int j = 0; j < 4; j++) {
-                        r[0][j] = d[0][j] - d[2][j];
-                        r[1][j] = d[1][j] + d[2][j];
-                        r[2][j] = d[2][j] - d[1][j];
-                        r[3][j] = d[1][j] - d[3][j];
-                    }
+                    if (!last)
+                        PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
+                    const float *p0 = plane + (2 * ty * pw + 2 * tx) * 8, *p1 = p0 + pw * 8, *p2 = p1 + pw * 8,
+                                *p3 = p2 + pw * 8;
                     float *o = out + (ty * tw + tx) * cp;
-                    for (int i = 0; i < 4; i++) {
-                        store8(o + (4 * i + 0) * stride, r[i][0] - r[i][2]);
-                        store8(o + (4 * i + 1) * stride, r[i][1] + r[i][2]);
-                        store8(o + (4 * i + 2) * stride, r[i][2] - r[i][1]);
-                        store8(o + (4 * i + 3) * stride, r[i][1] - r[i][3]);
-                    }
+                    /* Rows of B^T d: (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on
+                     * columns.  One output row at a time, reloading d from L1: holding the
+                     * whole tile needs more than the 16 vector registers. */
+#define INPUT_ROW(i, OP, pa, pb)                                                                     \
+    do {                                                                                             \
+        v8 r0 = OP(load8(pa), load8(pb)), r1 = OP(load8(pa + 8), load8(pb + 8)),                     \
+           r2 = OP(load8(pa + 16), load8(pb + 16)), r3 = OP(load8(pa + 24), load8(pb + 24));         \
+        float *oi = o + 4 * (i) * stride;                                                            \
+        store8(oi, r0 - r2);                                                                         \
+        store8(oi + stride, r1 + r2);                                                                \
+        store8(oi + 2 * stride, r2 - r1);                                                            \
+        store8(oi + 3 * stride, r1 - r3);                                                            \
+    } while (0)
+#define SUB(a, b) ((a) - (b))
+#define ADD(a, b) ((a) + (b))
+                    INPUT_ROW(0, SUB, p0, p2);
+                    INPUT_ROW(1, ADD, p1, p2);
+                    INPUT_ROW(2, SUB, p2, p1);
+                    INPUT_ROW(3, SUB, p1, p3);
                 }
         }
 }
@@ -250,8 +259,12 @@ CLONES static void transform_output(float *y, float *plane, const float *m, int6
     for (int64_t b = 0; b < nb; b++)
         for (int64_t k0 = 0; k0 < K; k0 += 8) {
             const float *in = m + b * th * tw * kp + k0;
+            float *dst = y + (b * K + k0) * H * W;
+            const int64_t nk = K - k0 < 8 ? K - k0 : 8, lines = (nk * H * W + 15) / 16,
+                          lpt = (lines + th * tw - 1) / (th * tw);
             for (int64_t ty = 0; ty < th; ty++)
                 for (int64_t tx = 0; tx < tw; tx++) {
+                    PREFETCH_SLICE(dst, lines, ty * tw + tx, lpt, 1);
                     const float *q = in + (ty * tw + tx) * kp;
                     v8 s[2][4];
                     /* Rows of A^T m: (m0 + m1 + m2, m1 - m2 - m3); then the same on columns. */
@@ -267,7 +280,7 @@ CLONES static void transform_output(float *y, float *plane, const float *m, int6
                         store8(p + r * pw * 8 + 8, s[r][1] - s[r][2] - s[r][3]);
                     }
                 }
-            unpack_plane(y + (b * K + k0) * H * W, plane, K - k0 < 8 ? K - k0 : 8, H, W, pw);
+            unpack_plane(dst, plane, nk, H, W, pw);
         }
 }
 
@@ -280,10 +293,15 @@ CLONES static void transform_output_grad(float *dm, float *plane, const float *d
     const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t k0 = 0; k0 < K; k0 += 8) {
-            pack_plane(plane, dy + (b * K + k0) * H * W, K - k0 < 8 ? K - k0 : 8, H, W, pw, 0);
+            const float *src = dy + (b * K + k0) * H * W, *next = src + 8 * H * W;
+            pack_plane(plane, src, K - k0 < 8 ? K - k0 : 8, H, W, pw, 0);
             float *out = dm + b * th * tw * kp + k0;
+            const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
+            int last = b == nb - 1 && k0 + 8 >= K;
             for (int64_t ty = 0; ty < th; ty++)
                 for (int64_t tx = 0; tx < tw; tx++) {
+                    if (!last)
+                        PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
                     const float *p = plane + (2 * ty * pw + 2 * tx) * 8;
                     v8 g00 = load8(p), g01 = load8(p + 8), g10 = load8(p + pw * 8), g11 = load8(p + pw * 8 + 8);
                     /* Rows of A g: (g0, g0 + g1, g0 - g1, -g1); then the same on columns. */
