@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "parallel.h"
 
 static const lap_module_ops resnet_ops;
 
@@ -84,8 +85,9 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
                 d[i] = next[i] - xk[i];
             }
         } else {
+            PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
             for (int64_t i = 0; i < count; i++)
-                next[i] = xk[i] + h * v[i];
+                next[i] = xk[i] + h * v[i];);
         }
         net->block_cost[k] = lap_transport_cost(&net->transport, d, count);
         net->transport_cost += net->block_cost[k];
@@ -141,8 +143,9 @@ static int resnet_bwd(lap_module *m, const lap_tensor *grad_output)
                 branch[i] = h * through;
             }
         } else {
+            PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
             for (int64_t i = 0; i < count; i++)
-                branch[i] = h * grad[i];
+                branch[i] = h * grad[i];);
             lap_transport_grad(branch, &net->transport, d, count, net->block_cost[k], net->transport_weight);
         }
         if (lap_module_backward(block, net->grad_branch) != LAP_OK)

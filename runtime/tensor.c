@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "parallel.h"
 
 /* Below this many multiply-adds (M*N*K) lap_gemm uses a plain loop instead of
  * cblas_sgemm.  Measured on x86-64 with OpenBLAS 0.3.21 (pthread, which has a
@@ -383,7 +384,9 @@ int lap_tensor_ensure(lap_tensor **t, int ndim, const int64_t *shape)
     if (check_shape(ndim, shape, &numel) != LAP_OK)
         return LAP_ERR;
     if (!*t) {
-        *t = lap_tensor_new(ndim, shape);
+        /* Not zeroed (contents are unspecified): a buffer dropped after use and made
+         * again each step (input gradients) would otherwise cost a memset per step. */
+        *t = tensor_alloc(ndim, shape, 0);
         return *t ? LAP_OK : LAP_ERR;
     }
     lap_tensor *x = *t;
@@ -485,8 +488,9 @@ void lap_copy(float *out, const float *in, int64_t count)
 
 void lap_axpy(float *out, float alpha, const float *in, int64_t count)
 {
+    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
     for (int64_t i = 0; i < count; i++)
-        out[i] += alpha * in[i];
+        out[i] += alpha * in[i];);
 }
 
 void lap_scale(float *out, float alpha, int64_t count)

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "parallel.h"
 #include "tensor.h"
 
 double lap_transport_cost(const lap_transport *t, const float *displacement, int64_t count)
@@ -31,14 +32,16 @@ void lap_transport_grad(float *grad, const lap_transport *t, const float *displa
         if (cost == 0.0)
             return;
         float scale = (float)(weight / cost);
+        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            grad[i] += scale * displacement[i];
+            grad[i] += scale * displacement[i];);
         return;
     }
     double scale = weight * t->p / (double)count;
     if (t->p == 2.0) {
+        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
         for (int64_t i = 0; i < count; i++)
-            grad[i] += (float)(scale * displacement[i]);
+            grad[i] += (float)(scale * displacement[i]););
     } else {
         /* d|v|^p/dv = p |v|^(p-1) sign(v) */
         for (int64_t i = 0; i < count; i++) {
