@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "parallel.h"
 
 lap_optim_config lap_sgd_defaults(void)
 {
@@ -145,14 +146,16 @@ static void sgd_update(float *param, const float *grad, float *buf, const lap_op
                        int first, int64_t count)
 {
     float wd = (float)c->weight_decay, momentum = (float)c->momentum, damp = 1.0f - (float)c->dampening;
+    int nesterov = c->nesterov;
+    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
     for (int64_t i = 0; i < count; i++) {
         float g = grad[i] + wd * param[i];
         if (momentum != 0.0f) {
             buf[i] = first ? g : momentum * buf[i] + damp * g;
-            g = c->nesterov ? g + momentum * buf[i] : buf[i];
+            g = nesterov ? g + momentum * buf[i] : buf[i];
         }
         param[i] -= (float)lr * g;
-    }
+    });
 }
 
 /* param, grad, m, v: (count); step_size = lr / (1 - beta1^t), bias2_sqrt = sqrt(1 - beta2^t)
@@ -163,13 +166,14 @@ static void adam_update(float *restrict param, const float *restrict grad, float
                         float step_size, float bias2_sqrt, int64_t count)
 {
     float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps, wd = (float)c->weight_decay;
+    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
     for (int64_t i = 0; i < count; i++) {
         float g = grad[i] + wd * param[i];
         m[i] = b1 * m[i] + (1.0f - b1) * g;
         v[i] = b2 * v[i] + (1.0f - b2) * g * g;
         float denom = sqrtf(v[i]) / bias2_sqrt + eps;
         param[i] -= step_size * m[i] / denom;
-    }
+    });
 }
 
 int lap_optimizer_step(lap_optimizer *o)

@@ -475,8 +475,9 @@ int lap_tensor_ensure_like(lap_tensor **t, const lap_tensor *like)
 
 void lap_fill(float *out, float value, int64_t count)
 {
+    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
     for (int64_t i = 0; i < count; i++)
-        out[i] = value;
+        out[i] = value;);
 }
 
 void lap_copy(float *out, const float *in, int64_t count)
@@ -507,9 +508,9 @@ double lap_sum(const float *in, int64_t count)
     return total;
 }
 
-double lap_sum_squares(const float *in, int64_t count)
+/* Four accumulators: one running sum would be bound by the add's latency. */
+static double sum_squares_serial(const float *in, int64_t count)
 {
-    /* Four accumulators: one running sum would be bound by the add's latency. */
     double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     int64_t i = 0;
     for (; i + 4 <= count; i += 4) {
@@ -521,6 +522,27 @@ double lap_sum_squares(const float *in, int64_t count)
     for (; i < count; i++)
         a0 += (double)in[i] * in[i];
     return (a0 + a1) + (a2 + a3);
+}
+
+/* Large sums go over the cores in fixed blocks whose partial sums are added in
+ * order: the result does not depend on the number of threads. */
+#define SUM_BLOCK 32768
+
+double lap_sum_squares(const float *in, int64_t count)
+{
+    if (count < 2 * SUM_BLOCK)
+        return sum_squares_serial(in, count);
+    int64_t blocks = (count + SUM_BLOCK - 1) / SUM_BLOCK;
+    double partial[blocks];
+    PARALLEL_FOR(1,
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t start = b * SUM_BLOCK, n = count - start < SUM_BLOCK ? count - start : SUM_BLOCK;
+        partial[b] = sum_squares_serial(in + start, n);
+    });
+    double total = 0;
+    for (int64_t b = 0; b < blocks; b++)
+        total += partial[b];
+    return total;
 }
 
 /* ---- elementwise ops ---- */
