@@ -9,6 +9,9 @@
 
 #include "../runtime/error.h"
 #include "../runtime/tensor.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static int failures = 0;
 static int checks = 0;
@@ -376,6 +379,29 @@ static void test_gather_and_evict(void)
     lap_tensor_release(c);
 }
 
+/* Large sums of squares run in fixed blocks over the threads: accurate, and the same
+ * bits whatever the number of threads. */
+static void test_parallel_sum_squares(void)
+{
+    int64_t count = 200003;
+    float *x = malloc((size_t)count * sizeof *x);
+    long double reference = 0;
+    for (int64_t i = 0; i < count; i++) {
+        x[i] = (float)((i * 7919) % 1000) / 250.0f - 2.0f;
+        reference += (long double)x[i] * x[i];
+    }
+    double sums[3];
+    for (int threads = 1; threads <= 3; threads++) {
+#ifdef _OPENMP
+        omp_set_num_threads(threads);
+#endif
+        sums[threads - 1] = lap_sum_squares(x, count);
+    }
+    CHECK(near(sums[0], (double)reference, 1e-12));
+    CHECK(sums[0] == sums[1] && sums[1] == sums[2]);
+    free(x);
+}
+
 int main(void)
 {
     test_construction();
@@ -386,6 +412,7 @@ int main(void)
     test_binary();
     test_gemm();
     test_gather_and_evict();
+    test_parallel_sum_squares();
     if (failures) {
         fprintf(stderr, "test_tensor: %d of %d checks failed\n", failures, checks);
         return 1;
