@@ -4,8 +4,13 @@
  *                                 created if needed, then fsync: a record either is
  *                                 in the file whole or the call raised an error.
  *
+ *   lap.claim(path)               create the file path if it does not exist yet:
+ *                                 true for the one caller that created it, false
+ *                                 for every other (O_CREAT | O_EXCL).
+ *
  * Used by lap.experiment to write one JSON record per finished instance, so that a
- * killed sweep loses at most the instances in flight.
+ * killed sweep loses at most the instances in flight, and to hand instances to
+ * whichever worker process is free.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,8 +65,26 @@ static int lap_append_line(lua_State *L)
     return 0;
 }
 
+static int lap_claim(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (errno == EEXIST) {
+            lua_pushboolean(L, 0);
+            return 1;
+        }
+        return luaL_error(L, "lap.claim: cannot create '%s': %s", path, strerror(errno));
+    }
+    close(fd);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void lapL_open_util(lua_State *L)
 {
+    lua_pushcfunction(L, lap_claim);
+    lua_setfield(L, -2, "claim");
     lua_pushcfunction(L, lap_append_line);
     lua_setfield(L, -2, "append_line");
 }

@@ -78,6 +78,11 @@ assert(slurp(file) == "one\ntwo\n", slurp(file))
 local ok, message = pcall(lap.append_line, scratch .. "/missing/dir/x.jsonl", "x")
 assert(not ok and message:find(scratch .. "/missing/dir/x.jsonl", 1, true), tostring(message))
 
+-- lap.claim: only the first caller gets a path.
+assert(lap.claim(scratch .. "/claimed") == true and lap.claim(scratch .. "/claimed") == false)
+ok, message = pcall(lap.claim, scratch .. "/missing/dir/claim")
+assert(not ok and message:find(scratch .. "/missing/dir/claim", 1, true), tostring(message))
+
 -- A tiny sweep script: a fake run function, 2 configs x 3 instances, seeded only by
 -- (config, seed); `sleep` slows it down for the kill test.
 local script = scratch .. "/sweep.lua"

@@ -17,9 +17,10 @@
 -- instance; run(config, seed) must depend on nothing else (seed everything from it),
 -- so the results do not depend on the number of workers.  With jobs = J the parent
 -- re-runs the script as J workers (`laprun <script> <its args> --worker k --jobs J`,
--- OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1); worker k takes the pending instances
--- k, k + J, k + 2J, ... in a fixed order (seed by seed, each over all configs) and writes one JSON line per finished
--- instance on its standard output; the parent appends each to <out>/<name>.jsonl
+-- OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1); the workers go through the pending
+-- instances in a fixed order (seed by seed, each over all configs), each taking the
+-- next one not yet claimed (lap.claim on <out>/<name>.claims/<index>), and write one
+-- JSON line per finished instance on their standard output; the parent appends each to <out>/<name>.jsonl
 -- (lap.append_line: one write + fsync), shows progress, and at the end prints the
 -- tables and writes <out>/<name>.csv.  With resume, instances already in the JSONL
 -- file are skipped, so a killed sweep loses only the instances in flight.
@@ -319,11 +320,18 @@ local function worker_main(spec, s)
     for _, index in ipairs(list) do pending[#pending + 1] = tasks[index] end
   end
   local deadline = deadline_of(s)
-  for i = s.worker, #pending, s.jobs do
+  -- Instances go to whichever worker is free (a claim file per instance): instances
+  -- can differ a lot in time (early stopping), a fixed share would leave one waiting.
+  local claims = os.getenv("LAP_SWEEP_CLAIMS")
+  for i = 1, #pending do
     if out_of_time(deadline) then break end
-    local record = run_task(spec, pending[i])
+    local mine
+    if claims then mine = lap.claim(claims .. "/" .. pending[i].index) else mine = (i - s.worker) % s.jobs == 0 end
+    if mine then
+      local record = run_task(spec, pending[i])
     -- The parent gone (killed): stop instead of computing records nobody reads.
-    if not (io.stdout:write(PREFIX, json.encode(record), "\n") and io.stdout:flush()) then os.exit(1) end
+      if not (io.stdout:write(PREFIX, json.encode(record), "\n") and io.stdout:flush()) then os.exit(1) end
+    end
   end
   os.exit(0)
 end
@@ -394,10 +402,14 @@ local function run_parent(spec, s, pending, progress, deadline)
   local quoted = {}
   for i, word in ipairs(argv) do quoted[i] = shell_quote(word) end
   local jobs = math.min(s.jobs, math.max(#pending, 1))
+  -- The claim files of this run's instances, cleared of any a killed run left.
+  local claims = s.out .. "/" .. s.name .. ".claims"
+  require("lap.report").mkdir(claims)
+  for _, task in ipairs(pending) do os.remove(claims .. "/" .. task.index) end
   local workers = {}
   for k = 1, jobs do
-    local command = string.format("OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 %sexec %s %s %s --worker %d --jobs %d",
-      deadline and string.format("LAP_SWEEP_DEADLINE=%d ", deadline) or "",
+    local command = string.format("OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 LAP_SWEEP_CLAIMS=%s %sexec %s %s %s --worker %d --jobs %d",
+      shell_quote(claims), deadline and string.format("LAP_SWEEP_DEADLINE=%d ", deadline) or "",
       shell_quote(interpreter), shell_quote(script), table.concat(quoted, " "), k, jobs)
     workers[k] = { handle = assert(io.popen(command, "r")), k = k }
   end
@@ -422,6 +434,8 @@ local function run_parent(spec, s, pending, progress, deadline)
     end
   end
   os.remove(s.pending_file)
+  for _, task in ipairs(pending) do os.remove(claims .. "/" .. task.index) end
+  os.remove(claims)
   if #failures > 0 then error("experiment.run: " .. table.concat(failures, "; "), 0) end
 end
 

@@ -78,6 +78,10 @@ doc("append_line", "lap.append_line(path, line)",
   "Appends line (and a newline when it has none) to the file path, creating it, then fsyncs and closes it.",
   "One write per call (O_APPEND), so a record is in the file whole or not at all; errors name the path. " ..
   "lap.experiment writes its JSONL results with it.")
+doc("claim", "lap.claim(path)",
+  "Creates the file path if it does not exist: returns true to the one caller that created it, " ..
+  "false to every other (O_CREAT | O_EXCL); other failures are errors naming the path.",
+  "lap.experiment's worker processes claim instances with it, so a free worker takes the next one.")
 doc("version", "lap.version",
   "The version of lap, a string (not a function).")
 doc("help", "lap.help([name]) / help([obj])",
