@@ -19,9 +19,9 @@
 -- re-runs the script as J workers (`laprun <script> <its args> --worker k --jobs J`,
 -- OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1); the workers go through the pending
 -- instances in a fixed order (seed by seed, each over all configs), each taking the
--- next one not yet claimed (lap.claim on <out>/<name>.claims/<index>), and write one
--- JSON line per finished instance on their standard output; the parent appends each to <out>/<name>.jsonl
--- (lap.append_line: one write + fsync), shows progress, and at the end prints the
+-- next one not yet claimed (lap.claim on <out>/<name>.claims/<index>); each
+-- appends a JSON line per finished instance to <out>/<name>.jsonl (lap.append_line:
+-- one write + fsync) and tells the parent, which shows progress, and at the end prints the
 -- tables and writes <out>/<name>.csv.  With resume, instances already in the JSONL
 -- file are skipped, so a killed sweep loses only the instances in flight.
 -- Without resume, an existing results file is renamed <name>.jsonl.previous.
@@ -309,6 +309,20 @@ local function run_task(spec, task)
   return record
 end
 
+local function describe(spec, record)
+  local row = labeler(spec.rows, "method")(record.config)
+  local column = labeler(spec.columns, false)(record.config)
+  local group = spec.group and labeler(spec.group)(record.config) or ""
+  local metric = spec.metric or "best_accuracy"
+  local value = record[metric]
+  local parts = {}
+  for _, piece in ipairs { group, row, column } do
+    if piece ~= "" then parts[#parts + 1] = piece end
+  end
+  return string.format("%s seed %d: %s %s", table.concat(parts, " / "), record.seed, metric,
+    type(value) == "number" and string.format("%.4g", value * (spec.scale or 100)) or tostring(value))
+end
+
 local function worker_main(spec, s)
   local tasks = all_tasks(spec, s)
   local pending = tasks
@@ -330,7 +344,12 @@ local function worker_main(spec, s)
     if mine then
       local record = run_task(spec, pending[i])
     -- The parent gone (killed): stop instead of computing records nobody reads.
-      if not (io.stdout:write(PREFIX, json.encode(record), "\n") and io.stdout:flush()) then os.exit(1) end
+      -- The worker appends its record itself (one write + fsync, whole or not at
+      -- all) and tells the parent only a short line: the parent reads the workers'
+      -- pipes one after the other, and full records would fill a pipe and stall a
+      -- worker of short instances while the parent waits on one of long instances.
+      lap.append_line(s.results, json.encode(record))
+      if not (io.stdout:write(PREFIX, describe(spec, record), "\n") and io.stdout:flush()) then os.exit(1) end
     end
   end
   os.exit(0)
@@ -361,19 +380,6 @@ local function progress_printer(total, already, quiet)
   return p
 end
 
-local function describe(spec, record)
-  local row = labeler(spec.rows, "method")(record.config)
-  local column = labeler(spec.columns, false)(record.config)
-  local group = spec.group and labeler(spec.group)(record.config) or ""
-  local metric = spec.metric or "best_accuracy"
-  local value = record[metric]
-  local parts = {}
-  for _, piece in ipairs { group, row, column } do
-    if piece ~= "" then parts[#parts + 1] = piece end
-  end
-  return string.format("%s seed %d: %s %s", table.concat(parts, " / "), record.seed, metric,
-    type(value) == "number" and string.format("%.4g", value * (spec.scale or 100)) or tostring(value))
-end
 
 -- Runs the pending tasks; appends records to the results file.
 local function run_parent(spec, s, pending, progress, deadline)
@@ -424,9 +430,7 @@ local function run_parent(spec, s, pending, progress, deadline)
           active = active - 1
           if not ok then failures[#failures + 1] = string.format("worker %d failed (%s %s)", w.k, how, code) end
         elseif line:sub(1, #PREFIX) == PREFIX then
-          local text = line:sub(#PREFIX + 1)
-          lap.append_line(s.results, text)
-          progress.update(describe(spec, json.decode(text)))
+          progress.update(line:sub(#PREFIX + 1))
         else
           io.stderr:write(line, "\n")   -- something the run function printed
         end
