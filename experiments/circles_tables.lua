@@ -97,7 +97,7 @@ local summary = experiment.run {
 
 -- Instance times per table, from the records.
 local seconds, counts = {}, {}
-for _, record in ipairs(experiment.read_records(summary.results)) do
+for _, record in ipairs(summary.records) do
   local id = record.config and record.config.table
   if id then
     seconds[id] = (seconds[id] or 0) + (record.wall_time or 0)

@@ -546,7 +546,8 @@ function M.write_csv(summary, path)
 end
 
 -- Runs the sweep (see the top of this file); returns the summary
--- {groups = {{name, rows, columns, cells[row][column] = {n, mean, low, high, sd, values}}}}.
+-- {groups = {{name, rows, columns, cells[row][column] = {n, mean, low, high, sd, values}}},
+--  records = the results file's records, done, total, seconds, results, csv}.
 -- A worker (worker > 0) runs its share and exits.
 function M.run(spec)
   local s = settings(spec)
@@ -591,6 +592,7 @@ function M.run(spec)
     end
   end
   summary.total = #tasks
+  summary.records = records
   if deadline and summary.done < #tasks and not spec.quiet then
     io.stderr:write(string.format("%s: the budget of %g minutes is spent: %d of %d instances done "
       .. "(the same command with --resume continues)\n", s.name, s.budget, summary.done, #tasks))
