@@ -670,8 +670,10 @@ static void activation_backward(float *restrict din, const float *restrict dout,
     switch (kind) {
     case ACT_RELU:
         PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++)
-            din[i] = out[i] > 0 ? dout[i] : 0.0f;);   /* a select: vectorizes without branches */
+        for (int64_t i = 0; i < count; i++) {
+            float g = dout[i];   /* loaded unconditionally, so the select needs no branch */
+            din[i] = out[i] > 0 ? g : 0.0f;
+        });
         break;
     case ACT_TANH:
         PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,

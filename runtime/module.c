@@ -90,10 +90,11 @@ int lap_module_forward(lap_module *m, lap_tensor *input)
         return lap_error("%s: forward needs an input tensor", m->ops->type);
     if (lap_tensor_is_evicted(input))
         return lap_error("%s: forward of a tensor that was not kept after the forward pass", m->ops->type);
-    /* Retain before releasing: the new input may be the old one. */
-    lap_tensor_retain(input);
-    lap_tensor_release(m->input);
-    m->input = input;
+    if (m->input != input) {   /* in a steady loop it is the same tensor as last time */
+        lap_tensor_retain(input);
+        lap_tensor_release(m->input);
+        m->input = input;
+    }
     return m->ops->forward(m, input);
 }
 

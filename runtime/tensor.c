@@ -183,7 +183,8 @@ uint64_t lap_tensor_layout_generation(void) { return __atomic_load_n(&layout_gen
 static void layout_changed(void) { __atomic_fetch_add(&layout_generation, 1, __ATOMIC_RELAXED); }
 
 /* The storage of every evicted tensor: no data, never freed. */
-static lap_storage evicted_storage = {NULL, 0, 1};
+lap_storage lap_evicted_storage = {NULL, 0, 1};
+#define evicted_storage lap_evicted_storage
 
 static void storage_release(lap_storage *s)
 {
@@ -421,7 +422,6 @@ int lap_tensor_evict(lap_tensor *t)
     return 1;
 }
 
-int lap_tensor_is_evicted(const lap_tensor *t) { return t->storage == &evicted_storage; }
 
 lap_tensor *lap_tensor_gather(lap_tensor **tensors, int n)
 {

@@ -56,7 +56,8 @@ int lap_tensor_ensure_like(lap_tensor **t, const lap_tensor *like);
  * meanwhile.  Only a tensor that alone uses its whole storage is evicted: returns 1
  * if t is evicted afterwards, 0 if it was left as it was. */
 int lap_tensor_evict(lap_tensor *t);
-int lap_tensor_is_evicted(const lap_tensor *t);
+extern lap_storage lap_evicted_storage;
+static inline int lap_tensor_is_evicted(const lap_tensor *t) { return t->storage == &lap_evicted_storage; }
 
 /* Moves the values of n tensors into one new storage, in order, and makes each
  * tensor a view on it (the tensors keep their identity and shape): a loop over many
