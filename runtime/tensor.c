@@ -9,6 +9,9 @@
 #include "tensor.h"
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -679,6 +682,37 @@ static void gemm_small(float *out, const float *a, const float *b, int trans_a, 
     }
 }
 
+/* One thread pool, OpenMP's: OpenBLAS runs single-threaded everywhere, and a large
+ * product outside a parallel region is split over the OpenMP threads here.  With
+ * OpenBLAS's own threads, they spun (sched_yield) after each threaded product and
+ * took the cores from the OpenMP threads of the next convolution: 7 % of the MNIST
+ * step went to the two pools fighting. */
+#define GEMM_SPLIT_FLOPS (1 << 22)
+
+static void blas_single_threaded(void)
+{
+    static int done;
+    if (!done) {
+        openblas_set_num_threads(1);
+        done = 1;
+    }
+}
+
+/* out rows [m0, m1) (or, with columns, out columns [m0, m1)) of the product. */
+static void gemm_part(float *out, const float *a, const float *b, int trans_a, int trans_b, int64_t M, int64_t N,
+                      int64_t K, float alpha, float beta, int by_rows, int64_t start, int64_t end)
+{
+    int lda = (int)(trans_a ? M : K), ldb = (int)(trans_b ? K : N);
+    if (by_rows)
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    (int)(end - start), (int)N, (int)K, alpha, trans_a ? a + start : a + start * K, lda, b, ldb, beta,
+                    out + start * N, (int)N);
+    else
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    (int)M, (int)(end - start), (int)K, alpha, a, lda, trans_b ? b + start * K : b + start, ldb, beta,
+                    out + start, (int)N);
+}
+
 void lap_gemm(float *out, const float *a, const float *b, int trans_a, int trans_b,
               int64_t M, int64_t N, int64_t K, float alpha, float beta)
 {
@@ -691,8 +725,25 @@ void lap_gemm(float *out, const float *a, const float *b, int trans_a, int trans
         gemm_small(out, a, b, trans_a, trans_b, M, N, K > 0 ? K : 0, alpha, beta);
         return;
     }
-    int lda = (int)(trans_a ? M : K);
-    int ldb = (int)(trans_b ? K : N);
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                (int)M, (int)N, (int)K, alpha, a, lda, b, ldb, beta, out, (int)N);
+    int threads = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel()) {
+        blas_single_threaded();
+        if ((double)M * N * K >= GEMM_SPLIT_FLOPS)
+            threads = omp_get_max_threads();
+    }
+#endif
+    /* Split the longer side of out (each element is still one dot product). */
+    int by_rows = M >= N;
+    int64_t length = by_rows ? M : N;
+    if (threads > length)
+        threads = (int)length;
+    if (threads <= 1) {
+        gemm_part(out, a, b, trans_a, trans_b, M, N, K, alpha, beta, 1, 0, M);
+        return;
+    }
+    PARALLEL_FOR(1,
+    for (int t = 0; t < threads; t++)
+        gemm_part(out, a, b, trans_a, trans_b, M, N, K, alpha, beta, by_rows, length * t / threads,
+                  length * (t + 1) / threads););
 }

@@ -330,6 +330,9 @@ static void test_gemm(void)
     check_gemm(1, 1, 1);
     check_gemm(70, 65, 80);  /* BLAS */
     check_gemm(33, 1, 100);
+    /* Large enough to be split over the OpenMP threads: by rows, then by columns. */
+    check_gemm(301, 200, 100);
+    check_gemm(50, 403, 300);
 
     /* K == 0: out = beta * out (and 0 when beta == 0). */
     float out[4] = {1, 2, 3, 4};
