@@ -17,9 +17,8 @@
  * free (a thread slowed by another process on its core then does less); the
  * weight gradient splits the batch in fixed contiguous halves, each thread with
  * its own partial sum, added in thread order, so that results do not depend on
- * timing.  Inside those regions OpenBLAS runs single-threaded:
- * per-sample products are small and fit one core's cache, and letting OpenBLAS
- * start its own threads there would oversubscribe the two cores.
+ * timing.  OpenBLAS runs single-threaded (tensor.c: OpenMP's threads are lap's
+ * only pool): per-sample products are small and fit one core's cache.
  * Limits: dilation 1; ConvTranspose2d has groups 1 and square kernels.
  */
 #include <cblas.h>
@@ -40,23 +39,6 @@ int lap_conv_threads(void)
 #else
     return 1;
 #endif
-}
-
-static int saved_blas_threads = 0;
-
-void lap_conv_blas_serial(int nthreads)
-{
-    if (nthreads > 1) {
-        saved_blas_threads = openblas_get_num_threads();
-        if (saved_blas_threads > 1)
-            openblas_set_num_threads(1);
-    }
-}
-
-void lap_conv_blas_restore(int nthreads)
-{
-    if (nthreads > 1 && saved_blas_threads > 1)
-        openblas_set_num_threads(saved_blas_threads);
 }
 
 #ifdef _OPENMP
@@ -192,7 +174,6 @@ int lap_conv_forward(float *y, const float *x, const float *w, const lap_conv_ge
     if (!buffer)
         return LAP_ERR;
     int64_t next = 0;  /* the next sample to take: whichever thread is free takes it */
-    lap_conv_blas_serial(nthreads);
     LAP_OMP_PARALLEL
     {
         int tid = LAP_THREAD_ID();
@@ -208,7 +189,6 @@ int lap_conv_forward(float *y, const float *x, const float *w, const lap_conv_ge
                          rows, 1.0f, 0.0f);
         }
     }
-    lap_conv_blas_restore(nthreads);
     return LAP_OK;
 }
 
@@ -227,7 +207,6 @@ int lap_conv_backward_data(float *dx, const float *dy, const float *w, const lap
     if (!buffer)
         return LAP_ERR;
     int64_t next = 0;  /* the next sample to take: whichever thread is free takes it */
-    lap_conv_blas_serial(nthreads);
     LAP_OMP_PARALLEL
     {
         int tid = LAP_THREAD_ID();
@@ -243,7 +222,6 @@ int lap_conv_backward_data(float *dx, const float *dy, const float *w, const lap
                 col2im(dxn, cols, C, g->H, g->W, g->kh, g->kw, g->stride, g->pad, g->OH, g->OW);
         }
     }
-    lap_conv_blas_restore(nthreads);
     return LAP_OK;
 }
 
@@ -263,7 +241,6 @@ int lap_conv_backward_weight(float *dw, const float *dy, const float *x, const l
     float *buffer = scratch_floats(scratch, per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
-    lap_conv_blas_serial(nthreads);
     int used = 1;
     LAP_OMP_PARALLEL
     {
@@ -284,7 +261,6 @@ int lap_conv_backward_weight(float *dw, const float *dy, const float *x, const l
                          rows, OHW, 1.0f, 1.0f);
         }
     }
-    lap_conv_blas_restore(nthreads);
     for (int t = 1; t < used; t++)
         lap_axpy(dw, 1.0f, buffer + per_thread * t + cols_size, wsize);
     return LAP_OK;

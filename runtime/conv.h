@@ -6,8 +6,8 @@
  * three kernels are the forward pass and the two halves of its adjoint; the
  * transposed convolution is built from the same three with the roles swapped.
  * Kernels run their per-sample work on the OpenMP threads when built with
- * -fopenmp (serially otherwise), with OpenBLAS held to one thread inside
- * parallel regions so that the two kinds of threads do not compete.
+ * -fopenmp (serially otherwise); OpenBLAS is single-threaded (tensor.c), so the
+ * two kinds of threads never compete.
  * Scratch memory lives in a caller-owned tensor that grows on demand and is then
  * reused: a steady training loop allocates nothing.
  */
@@ -49,9 +49,6 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
 /* ---- threads (conv.c) ---- */
 /* The number of threads a parallel region will have (1 without OpenMP). */
 int lap_conv_threads(void);
-/* Around a parallel region whose threads call sgemm: OpenBLAS to 1 thread, then back. */
-void lap_conv_blas_serial(int nthreads);
-void lap_conv_blas_restore(int nthreads);
 
 /* A parallel region over a local `int nthreads` (from lap_conv_threads); without
  * OpenMP the block runs once, as thread 0 of 1. */

@@ -689,14 +689,9 @@ static void gemm_small(float *out, const float *a, const float *b, int trans_a, 
  * step went to the two pools fighting. */
 #define GEMM_SPLIT_FLOPS (1 << 22)
 
-static void blas_single_threaded(void)
-{
-    static int done;
-    if (!done) {
-        openblas_set_num_threads(1);
-        done = 1;
-    }
-}
+/* At load time, before any product (a constructor: OpenBLAS, a library lap
+ * depends on, is initialized before it). */
+__attribute__((constructor)) static void blas_single_threaded(void) { openblas_set_num_threads(1); }
 
 /* out rows [m0, m1) (or, with columns, out columns [m0, m1)) of the product. */
 static void gemm_part(float *out, const float *a, const float *b, int trans_a, int trans_b, int64_t M, int64_t N,
@@ -727,11 +722,8 @@ void lap_gemm(float *out, const float *a, const float *b, int trans_a, int trans
     }
     int threads = 1;
 #ifdef _OPENMP
-    if (!omp_in_parallel()) {
-        blas_single_threaded();
-        if ((double)M * N * K >= GEMM_SPLIT_FLOPS)
-            threads = omp_get_max_threads();
-    }
+    if (!omp_in_parallel() && (double)M * N * K >= GEMM_SPLIT_FLOPS)
+        threads = omp_get_max_threads();
 #endif
     /* Split the longer side of out (each element is still one dot product). */
     int by_rows = M >= N;

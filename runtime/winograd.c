@@ -382,7 +382,6 @@ static int winograd_conv(float *y, const float *x, const float *u, float *buffer
                          int64_t N, int64_t CIN, int64_t COUT, int64_t H, int64_t W)
 {
     int64_t next = 0;  /* the next chunk: whichever thread is free takes it (outputs do not depend on who) */
-    lap_conv_blas_serial(nthreads);
     LAP_OMP_PARALLEL
     {
         int tid = LAP_THREAD_ID();
@@ -402,7 +401,6 @@ static int winograd_conv(float *y, const float *x, const float *u, float *buffer
             transform_output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
         }
     }
-    lap_conv_blas_restore(nthreads);
     return LAP_OK;
 }
 
@@ -442,7 +440,6 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
     if (!buffer)
         return LAP_ERR;
     int used = 1;
-    lap_conv_blas_serial(nthreads);
     LAP_OMP_PARALLEL
     {
         int tid = LAP_THREAD_ID(), nt = NUM_THREADS();
@@ -463,7 +460,6 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
                             (int)C);
         }
     }
-    lap_conv_blas_restore(nthreads);
     float *du = buffer + p.per_thread;
     for (int t = 1; t < used; t++)
         lap_axpy(du, 1.0f, du + per_thread * t, u_size);
