@@ -428,6 +428,19 @@ int lap_tensor_evict(lap_tensor *t)
 
 lap_tensor *lap_tensor_gather(lap_tensor **tensors, int n)
 {
+    /* Already laid out in one storage, in order (gathered before, e.g. for an earlier
+     * optimizer): a view over them. */
+    if (n > 0 && tensors[0]->storage != &evicted_storage) {
+        lap_storage *shared = tensors[0]->storage;
+        int64_t offset = 0;
+        int in_order = 1;
+        for (int i = 0; i < n && in_order; i++) {
+            in_order = tensors[i]->storage == shared && tensors[i]->offset == offset;
+            offset += lap_numel(tensors[i]);
+        }
+        if (in_order && offset <= shared->capacity)
+            return view_of(tensors[0], 1, &offset, 0);
+    }
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
         if (tensors[i]->storage->refcount != 1 || tensors[i]->storage == &evicted_storage)

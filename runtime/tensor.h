@@ -63,7 +63,8 @@ static inline int lap_tensor_is_evicted(const lap_tensor *t) { return t->storage
  * tensor a view on it (the tensors keep their identity and shape): a loop over many
  * small parameters then becomes one loop.  Returns the 1-D view over all of them,
  * or NULL when one of them shares its storage or appears twice, or memory is short
- * (the tensors stay valid).  lap_tensor_gathered says whether they are still laid
+ * (the tensors stay valid).  Tensors already laid out so (gathered before) are left
+ * in place and the view is over their storage.  lap_tensor_gathered says whether they are still laid
  * out that way. */
 lap_tensor *lap_tensor_gather(lap_tensor **tensors, int n);
 int lap_tensor_gathered(lap_tensor *const *tensors, int n, const lap_tensor *flat);

@@ -208,9 +208,9 @@ end
 collectgarbage()
 collectgarbage()
 assert(collectgarbage("count") < before + 200, "networks were not reclaimed")
--- The optimizer updates its parameters in one loop over a gathered storage; binding
--- another optimizer to the same network must not take them from the first, which
--- then updates the network exactly as if alone.
+-- The optimizer updates its parameters in one loop over a gathered storage; another
+-- optimizer bound to the same network uses the same storage, and the first still
+-- updates the network exactly as if alone.
 do
   local function twin()
     lap.manual_seed(7)
@@ -229,7 +229,7 @@ do
   end
   step(alone, opt_alone)
   step(shared, opt_shared)
-  lap.optim.SGD { lr = 0.1 }:bind(shared) -- cannot gather them again
+  lap.optim.SGD { lr = 0.1 }:bind(shared) -- finds them gathered already
   for _ = 1, 3 do
     step(alone, opt_alone)
     step(shared, opt_shared)

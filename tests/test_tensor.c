@@ -357,8 +357,13 @@ static void test_gather_and_evict(void)
     CHECK(lap_data(flat)[3] == 4.0f && lap_data(flat)[6] == -2.0f && a->shape[1] == 2 && b->shape[0] == 3);
     CHECK(lap_tensor_gathered(list, 2, flat));
     uint64_t generation = lap_tensor_layout_generation();
-    /* Now sharing one storage: a second gather refuses and moves nothing. */
-    CHECK(lap_tensor_gather(list, 2) == NULL && lap_tensor_gathered(list, 2, flat));
+    /* Gathered already: a second gather moves nothing and views the same storage. */
+    lap_tensor *again = lap_tensor_gather(list, 2);
+    CHECK(again && again->storage == flat->storage && lap_numel(again) == 7 && lap_tensor_gathered(list, 2, flat));
+    lap_tensor_release(again);
+    /* In another order they share a storage they do not fill in order: refused. */
+    lap_tensor *reversed[2] = {b, a};
+    CHECK(lap_tensor_gather(reversed, 2) == NULL && lap_tensor_gathered(list, 2, flat));
     /* Giving one of them a new storage is seen, and changes the generation. */
     int64_t bigger[1] = {5};
     CHECK(lap_tensor_ensure(&b, 1, bigger) == LAP_OK);
