@@ -117,9 +117,9 @@ int lap_optimizer_bind(lap_optimizer *o, lap_module *m)
     return LAP_OK;
 }
 
-/* Whether the parameters and gradients still lie in the gathered storages (another
- * optimizer bound to the same module since gathers them anew).  The states are
- * this optimizer's own and stay where they are. */
+/* Whether the parameters and gradients still lie in the gathered storages (a
+ * parameter given another storage since, say by lap_tensor_ensure, would not).  The
+ * states are this optimizer's own and stay where they are. */
 static int flat(lap_optimizer *o)
 {
     if (!o->flat_state1 || (o->config.kind == LAP_OPTIM_ADAM && !o->flat_state2))
@@ -159,11 +159,11 @@ static void sgd_update(float *param, const float *grad, float *buf, const lap_op
 }
 
 /* param, grad, m, v: (count); step_size = lr / (1 - beta1^t), bias2_sqrt = sqrt(1 - beta2^t)
- * (computed once per step by the caller: pow per tensor was 18 % of a 100-block 2-D step). */
-/* The build's -fno-math-errno lets sqrtf be the vector instruction (correctly rounded
+ * (computed once per step by the caller: pow per tensor was 18 % of a 100-block 2-D step).
+ * The build's -fno-math-errno lets sqrtf be the vector instruction (correctly rounded
  * like the scalar one: the numbers do not change). */
-static void adam_update(float *restrict param, const float *restrict grad, float *restrict m, float *restrict v, const lap_optim_config *c,
-                        float step_size, float bias2_sqrt, int64_t count)
+static void adam_update(float *restrict param, const float *restrict grad, float *restrict m, float *restrict v,
+                        const lap_optim_config *c, float step_size, float bias2_sqrt, int64_t count)
 {
     float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps, wd = (float)c->weight_decay;
     PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
@@ -181,7 +181,8 @@ int lap_optimizer_step(lap_optimizer *o)
     o->steps++;
     float step_size = 0, bias2_sqrt = 0;
     if (o->config.kind == LAP_OPTIM_ADAM) {
-        double bias1 = 1.0 - pow(o->config.beta1, (double)o->steps), bias2 = 1.0 - pow(o->config.beta2, (double)o->steps);
+        double bias1 = 1.0 - pow(o->config.beta1, (double)o->steps);
+        double bias2 = 1.0 - pow(o->config.beta2, (double)o->steps);
         step_size = (float)(o->lr / bias1);
         bias2_sqrt = (float)sqrt(bias2);
     }
@@ -190,8 +191,10 @@ int lap_optimizer_step(lap_optimizer *o)
     int gathered = flat(o);
     int count_tensors = gathered ? 1 : o->nparams;
     for (int i = 0; i < count_tensors; i++) {
-        lap_tensor *param = gathered ? o->flat_params : o->params[i], *grad = gathered ? o->flat_grads : o->grads[i];
-        lap_tensor *state1 = gathered ? o->flat_state1 : o->state1[i], *state2 = gathered ? o->flat_state2 : o->state2[i];
+        lap_tensor *param = gathered ? o->flat_params : o->params[i];
+        lap_tensor *grad = gathered ? o->flat_grads : o->grads[i];
+        lap_tensor *state1 = gathered ? o->flat_state1 : o->state1[i];
+        lap_tensor *state2 = gathered ? o->flat_state2 : o->state2[i];
         int64_t count = lap_numel(param);
         if (o->config.kind == LAP_OPTIM_SGD)
             sgd_update(lap_data(param), lap_data(grad), lap_data(state1), &o->config, o->lr, o->steps == 1, count);
