@@ -425,7 +425,6 @@ int lap_tensor_evict(lap_tensor *t)
     return 1;
 }
 
-
 lap_tensor *lap_tensor_gather(lap_tensor **tensors, int n)
 {
     /* Already laid out in one storage, in order (gathered before, e.g. for an earlier
