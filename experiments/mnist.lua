@@ -32,12 +32,7 @@ local report = require "lap.report"
 
 local started = lap.clock()
 local source = args.data ~= "" and "MNIST (" .. args.data .. ")" or "Fashion-MNIST"
-local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test")
-if args["test-size"] < #test then
-  local rows = {}
-  for i = 1, args["test-size"] do rows[i] = i end
-  test = test:subset(rows)
-end
+local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test", args["test-size"])
 train = train_full:subset_random { size = args["train-size"], seed = args.seed, balanced = args.balanced }
 -- Normalize with the training subset's statistics, applied to both sets.
 local statistics = train:normalize()

@@ -22,12 +22,7 @@ local models = require "lap.models"
 local report = require "lap.report"
 
 local started = lap.clock()
-local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test")
-if args["test-size"] < #test then
-  local rows = {}
-  for i = 1, args["test-size"] do rows[i] = i end
-  test = test:subset(rows)
-end
+local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test", args["test-size"])
 local train = train_full:subset_random { size = args["train-size"], seed = 1 }
 test:normalize(train:normalize())
 

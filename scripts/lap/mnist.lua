@@ -17,13 +17,7 @@ local loaded = {}
 local function sets(dir, test_size)
   local key = dir .. "|" .. test_size
   if not loaded[key] then
-    local train, test = models.mnist_data(dir, "train"), models.mnist_data(dir, "test")
-    if test_size < #test then
-      local rows = {}
-      for i = 1, test_size do rows[i] = i end
-      test = test:subset(rows)
-    end
-    loaded[key] = { train = train, test = test }
+    loaded[key] = { train = models.mnist_data(dir, "train"), test = models.mnist_data(dir, "test", test_size) }
   end
   return loaded[key].train, loaded[key].test
 end

@@ -22,10 +22,21 @@ local presets = {
 }
 
 -- MNIST from its IDX files in dir, or Fashion-MNIST (Debian's package) when dir
--- is nil or "": the experiments' --data option.
-function M.mnist_data(dir, split)
-  if dir and dir ~= "" then return lap.data.mnist { dir = dir, split = split } end
-  return lap.data.fashion_mnist { split = split }
+-- is nil or "": the experiments' --data option.  With first, only the first
+-- `first` images (the experiments' --test-size).
+function M.mnist_data(dir, split, first)
+  local set
+  if dir and dir ~= "" then
+    set = lap.data.mnist { dir = dir, split = split }
+  else
+    set = lap.data.fashion_mnist { split = split }
+  end
+  if first and first < #set then
+    local rows = {}
+    for i = 1, first do rows[i] = i end
+    set = set:subset(rows)
+  end
+  return set
 end
 
 function M.encoder(channels, width)
