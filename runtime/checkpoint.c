@@ -555,24 +555,33 @@ const char *lap_safetensors_meta(const lap_safetensors *st, const char *key)
     return NULL;
 }
 
+/* Makes room for one more entry in a pair of parallel lists (names, tensors) of
+ * capacity *cap holding n entries: doubles the capacity (from `first`) when full. */
+static int grow_named_lists(char ***names, lap_tensor ***tensors, int n, int *cap, int first)
+{
+    if (n < *cap)
+        return LAP_OK;
+    int grown = *cap ? *cap * 2 : first;
+    char **more_names = realloc(*names, sizeof **names * (size_t)grown);
+    if (more_names)
+        *names = more_names;
+    lap_tensor **more_tensors = realloc(*tensors, sizeof **tensors * (size_t)grown);
+    if (more_tensors)
+        *tensors = more_tensors;
+    if (!more_names || !more_tensors)
+        return lap_error("out of memory");
+    *cap = grown;
+    return LAP_OK;
+}
+
 int lap_safetensors_add(lap_safetensors *st, const char *name, lap_tensor *t)
 {
     if (!name || !*name || strcmp(name, "__metadata__") == 0)
         return lap_error("safetensors: invalid tensor name '%s'", name ? name : "(null)");
     if (lap_safetensors_get(st, name))
         return lap_error("safetensors: duplicate tensor name '%s'", name);
-    if (st->n == st->cap) {
-        int cap = st->cap ? st->cap * 2 : 16;
-        char **names = realloc(st->names, sizeof *names * (size_t)cap);
-        if (names)
-            st->names = names;
-        lap_tensor **tensors = realloc(st->tensors, sizeof *tensors * (size_t)cap);
-        if (tensors)
-            st->tensors = tensors;
-        if (!names || !tensors)
-            return lap_error("out of memory");
-        st->cap = cap;
-    }
+    if (grow_named_lists(&st->names, &st->tensors, st->n, &st->cap, 16) != LAP_OK)
+        return LAP_ERR;
     char *copy = strdup(name);
     if (!copy)
         return lap_error("out of memory");
@@ -1273,18 +1282,8 @@ static void named_free(named *l)
 
 static int named_add(named *l, const char *prefix, const char *name, lap_tensor *t)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? l->cap * 2 : 32;
-        char **names = realloc(l->names, sizeof *names * (size_t)cap);
-        if (names)
-            l->names = names;
-        lap_tensor **tensors = realloc(l->tensors, sizeof *tensors * (size_t)cap);
-        if (tensors)
-            l->tensors = tensors;
-        if (!names || !tensors)
-            return lap_error("out of memory");
-        l->cap = cap;
-    }
+    if (grow_named_lists(&l->names, &l->tensors, l->n, &l->cap, 32) != LAP_OK)
+        return LAP_ERR;
     size_t len = strlen(prefix) + strlen(name) + 2;
     char *full = malloc(len);
     if (!full)
