@@ -6,13 +6,7 @@
 -- compared to 1e-6 of their column's scale; the scalars are doubles (1e-9).
 -- Run from the repository root: ./laprun tests/test_analysis.lua
 
-local function expect_error(pattern, f, ...)
-  local ok, message = pcall(f, ...)
-  assert(not ok, "expected an error matching '" .. pattern .. "'")
-  assert(tostring(message):find(pattern, 1, true),
-    "error message '" .. tostring(message) .. "' does not contain '" .. pattern .. "'")
-  return message
-end
+local expect_error = dofile("tests/expect_error.lua")
 
 local function close(got, expected, tolerance, scale)
   scale = scale or math.abs(expected)

@@ -4,13 +4,7 @@
 -- and the files read back by tests/read_safetensors.py (json + struct only).
 local models = require "lap.models"
 
-local function expect_error(pattern, f, ...)
-  local ok, message = pcall(f, ...)
-  assert(not ok, "expected an error matching '" .. pattern .. "'")
-  assert(tostring(message):find(pattern, 1, true),
-    "error message '" .. tostring(message) .. "' does not contain '" .. pattern .. "'")
-  return message
-end
+local expect_error = dofile("tests/expect_error.lua")
 
 local function max_diff(a, b) return (a - b):abs():max() end
 

@@ -4,13 +4,7 @@
 -- messages that name the module and both shapes, and a convolutional ResNet
 -- (conv blocks, Flatten + Linear classifier) that lap.train.Plain trains.
 -- Numerical correctness is tested in C (tests/test_pool.c and the conv tests).
-local function expect_error(pattern, f, ...)
-  local ok, message = pcall(f, ...)
-  assert(not ok, "expected an error matching '" .. pattern .. "'")
-  assert(tostring(message):find(pattern, 1, true),
-    "error message '" .. tostring(message) .. "' does not contain '" .. pattern .. "'")
-  return message
-end
+local expect_error = dofile("tests/expect_error.lua")
 
 local function shape(t)
   local s = {}

@@ -4,13 +4,7 @@
 -- checks, batches, and that dropped datasets are collected.
 -- Run from the repository root: ./laprun tests/test_data.lua
 
-local function expect_error(pattern, f, ...)
-  local ok, message = pcall(f, ...)
-  assert(not ok, "expected an error matching '" .. pattern .. "'")
-  assert(tostring(message):find(pattern, 1, true),
-    "error message '" .. tostring(message) .. "' does not contain '" .. pattern .. "'")
-  return message
-end
+local expect_error = dofile("tests/expect_error.lua")
 
 -- The fixture: cases keyed by their header line, each a list of value lines.
 local fixture = {}

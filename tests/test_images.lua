@@ -9,13 +9,7 @@
 -- the end.
 -- Run from the repository root: ./laprun tests/test_images.lua
 
-local function expect_error(pattern, f, ...)
-  local ok, message = pcall(f, ...)
-  assert(not ok, "expected an error matching '" .. pattern .. "'")
-  assert(tostring(message):find(pattern, 1, true),
-    "error message '" .. tostring(message) .. "' does not contain '" .. pattern .. "'")
-  return message
-end
+local expect_error = dofile("tests/expect_error.lua")
 
 local function near(a, b, tolerance)
   return math.abs(a - b) <= (tolerance or 1e-6)

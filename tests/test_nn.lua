@@ -1,13 +1,7 @@
 -- test_nn.lua: the Lua API of lap.nn / lap.init / lap.optim / lap.train:
 -- error messages at the boundary, the LAP lambda rules step by step, RNG
 -- reproducibility, and that dropped networks are reclaimed by the GC.
-local function expect_error(pattern, f, ...)
-  local ok, message = pcall(f, ...)
-  assert(not ok, "expected an error matching '" .. pattern .. "'")
-  assert(tostring(message):find(pattern, 1, true),
-    "error message '" .. tostring(message) .. "' does not contain '" .. pattern .. "'")
-  return message
-end
+local expect_error = dofile("tests/expect_error.lua")
 
 -- Wrong shapes name the module and both shapes.
 local linear = lap.nn.Linear(2, 3)

@@ -13,13 +13,7 @@ assert(os.execute("mkdir -p " .. directory))
 local write_golden = os.getenv("LAP_WRITE_GOLDEN") == "1"
 local golden_dir = "tests/fixtures/golden"
 
-local function expect_error(pattern, f, ...)
-  local ok, message = pcall(f, ...)
-  assert(not ok, "expected an error matching '" .. pattern .. "'")
-  assert(tostring(message):find(pattern, 1, true),
-    "error message '" .. tostring(message) .. "' does not contain '" .. pattern .. "'")
-  return message
-end
+local expect_error = dofile("tests/expect_error.lua")
 
 local function exists(path)
   local f = io.open(path, "rb")
