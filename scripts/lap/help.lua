@@ -74,6 +74,17 @@ doc("clock", "lap.clock()",
   "Wall-clock seconds from a monotonic clock, for timing (os.clock counts the CPU time of all threads).")
 doc("peak_memory", "lap.peak_memory()",
   "The peak resident memory of this process so far, in MB (getrusage).")
+doc("info", "lap.info()",
+  "What lap runs on: a table with version, lua, threads (OpenMP), kernels (lap's kernel path in use), " ..
+  "kernel_paths (those this CPU runs), blas = {version, core, best_core, threads, config, reexec_from} and " ..
+  "cpu = {model, vendor, family, model_number, features}; info.text is what `laprun --version` prints.",
+  "laprun re-executes itself with OPENBLAS_CORETYPE=best_core when OpenBLAS chose weaker kernels than the CPU " ..
+  "runs (reexec_from then names OpenBLAS's first choice); OPENBLAS_CORETYPE set by you is kept, LAP_NO_REEXEC=1 " ..
+  "turns this off.")
+doc("kernels", "lap.kernels([path])",
+  "The kernel path lap's own loops run: \"baseline\" (x86-64-v2), \"avx2\" or \"avx512\"; with a path, forces it " ..
+  "(an error when the CPU cannot run it).  The best path is chosen at start; LAP_KERNELS=path in the " ..
+  "environment forces one for the whole process.  Results agree across paths (tests/test_kernel_paths.lua).")
 doc("append_line", "lap.append_line(path, line)",
   "Appends line (and a newline when it has none) to the file path, creating it, then fsyncs and closes it.",
   "One write per call (O_APPEND), so a record is in the file whole or not at all; errors name the path. " ..
