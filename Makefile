@@ -98,6 +98,7 @@ asan:
 	  SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test-run
 
 bench: all $(BENCH_BIN)
+	@./$(LAPRUN) -e 'io.write(lap.info().text)'
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 	@for b in bench/*.lua; do [ -f "$$b" ] && { ./$(LAPRUN) $$b || exit 1; }; done; true
 
