@@ -194,6 +194,8 @@ static int json_label(json_reader *r, long long index, int32_t *value)
             number = 10 * number + (r->ch - '0');
         json_next(r);
     }
+    if (number > 1000000)
+        number = 1000000;
     if (r->ch == '.' || r->ch == 'e' || r->ch == 'E')
         return lap_error("cifar10: %s: label %lld (at byte %lld) is not an integer", r->path, index, r->offset);
     if (number > 9 || (negative && number > 0))
