@@ -15,7 +15,30 @@ local TOLERANCE = tonumber(arg[1]) or 1e-5   -- relative, max |a - b| / max(1, m
 local data = lap.data.circles { n = 203, factor = 0.5, noise = 0.1, seed = 3 }
 local train, test = data:split(0.8, 0)
 
-local function make_net(bn, form)
+-- Small images (N, 2, 6, 6) in 3 classes for the convolutional case.
+lap.manual_seed(11)
+local images_x, images_y = lap.randn(60, 2, 6, 6), {}
+for i = 1, 60 do images_y[i] = (i * 7) % 3 end
+local images = lap.data.dataset(images_x, images_y)
+
+local function make_conv_net(form)
+  local net = lap.nn.ResNet {
+    blocks = 2,
+    encoder = lap.nn.Conv2d(2, 4, 3, { padding = 1 }),
+    block = function()
+      return lap.nn.Sequential { lap.nn.BatchNorm(4), lap.nn.ReLU { inplace = true },
+        lap.nn.Conv2d(4, 4, 3, { padding = 1, bias = false }), lap.nn.BatchNorm(4), lap.nn.ReLU { inplace = true },
+        lap.nn.Conv2d(4, 4, 3, { padding = 1, bias = false }) }
+    end,
+    classifier = lap.nn.Sequential { lap.nn.GlobalAvgPool(), lap.nn.Linear(4, 3) },
+    transport = form,
+  }
+  lap.init.kaiming(net, { seed = 7 })
+  return net
+end
+
+local function make_net(bn, form, conv)
+  if conv then return make_conv_net(form) end
   local net = lap.nn.ResNet {
     blocks = 3,
     block = function()
@@ -65,11 +88,15 @@ local cases = {
   { name = "Plain, mean form, Adam", trainer = "Plain", form = "mean", adam = true },
   { name = "BatchNorm + sync_bn, LAP cloud4, frobenius", trainer = "LAP", rule = "cloud4", form = "frobenius",
     adam = true, bn = true },
+  { name = "conv, BatchNorm2d + sync_bn, LAP main, mean", trainer = "LAP", rule = "main", form = "mean",
+    bn = true, conv = true },
 }
 
 local worst = 0
 for _, case in ipairs(cases) do
-  local single_net, dist_net = make_net(case.bn, case.form), make_net(case.bn, case.form)
+  local single_net, dist_net = make_net(case.bn, case.form, case.conv), make_net(case.bn, case.form, case.conv)
+  local train, test = train, test
+  if case.conv then train, test = images, images:subset { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 } end
   if rank > 0 then lap.init.normal(dist_net, { std = 3, seed = 100 + rank }) end   -- the broadcast must fix it
   local single, dist = make_trainer(case, single_net, false), make_trainer(case, dist_net, true)
   assert(dist.distributed == true)
