@@ -64,7 +64,7 @@ local laprun = os.getenv("LAPRUN") or "./laprun"
 local script = arg[0]
 local function run(ranks, threads, what)
   local command = string.format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=%d "
-    .. "mpirun --oversubscribe -np %d %s %s --child %s %d 2>&1", threads, ranks, laprun, script, what, steps)
+    .. "mpirun --oversubscribe --bind-to none -np %d %s %s --child %s %d 2>&1", threads, ranks, laprun, script, what, steps)
   local pipe = assert(io.popen(command))
   local text = pipe:read("a")
   pipe:close()
