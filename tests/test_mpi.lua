@@ -7,8 +7,9 @@
 -- that nothing can hang): tests/mpi/collectives.lua (values), tests/mpi/train.lua
 -- (distributed training against single-process within 1e-5 relative), the sweep
 -- tests/mpi/sweep.lua and experiments/circles_tables.lua against --jobs 1 (same
--- table, same records), stopped by --budget or killed and then --resume'd, and a
--- Lua error on rank 1 (the job ends non-zero with rank 1's message).
+-- table, same records), stopped by --budget or killed and then --resume'd,
+-- experiments/mnist.lua --distributed on tiny files, and a Lua error on rank 1
+-- (the job ends non-zero with rank 1's message).
 -- Run: ./laprun tests/test_mpi.lua (LAPRUN names the laprun to launch)
 local mpi = lap.mpi
 local LAPRUN = os.getenv("LAPRUN") or "./laprun"
@@ -161,6 +162,28 @@ local table_c3, count_c3 = circles(mpirun(3, root .. "/experiments/circles_table
 assert(table_c1 and table_c1 == table_c3, "circles_tables: mpirun -np 3 differs from --jobs 1:\n"
   .. tostring(table_c3) .. "\n" .. tostring(table_c1))
 assert(count_c1 == 36 and count_c3 == 36, count_c1 .. " and " .. count_c3 .. " records")
+
+-- experiments/mnist.lua --distributed on 2 ranks, on tiny IDX files written here:
+-- it trains and rank 0 alone prints the result.
+local idx_dir = scratch .. "/idx"
+assert(sh("mkdir -p " .. idx_dir))
+local function idx(name, count, images)
+  local f = assert(io.open(idx_dir .. "/" .. name, "wb"))
+  f:write(images and string.pack(">I4I4I4I4", 0x803, count, 28, 28) or string.pack(">I4I4", 0x801, count))
+  for i = 1, count do
+    f:write(images and string.rep(string.char((i * 37) % 256), 784) or string.char((i - 1) % 10))
+  end
+  f:close()
+end
+idx("train-images-idx3-ubyte", 40, true); idx("train-labels-idx1-ubyte", 40, false)
+idx("t10k-images-idx3-ubyte", 20, true); idx("t10k-labels-idx1-ubyte", 20, false)
+local mnist_out = run_logged(mpirun(2, string.format("%s/experiments/mnist.lua --distributed --data %s --train-size 32 "
+  .. "--batch 16 --epochs 1 --test-size 20 --methods lap --out %s/mnist-out", root, idx_dir, scratch)),
+  "mnist.lua --distributed")
+local _, rows = mnist_out:gsub("\nLAP%-ResNet ", "")
+assert(rows == 1 and mnist_out:find("32 training images (seed 1), 20 test images, 1 epochs", 1, true),
+  "mnist.lua --distributed should print its result once:\n" .. mnist_out)
+assert(slurp(scratch .. "/mnist-out/history.csv"), "mnist.lua --distributed wrote no history.csv")
 
 -- A Lua error on rank 1, after MPI is up or before rank 1 touches it: the job ends
 -- (not a hang: 30 s timeout), non-zero, with rank 1's message and traceback.
