@@ -16,7 +16,10 @@ OPT     ?= -O3 -march=x86-64-v2
 SANITIZE ?=
 PKGS    := lua5.4 openblas libpng zlib readline
 DEBS    := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev libreadline-dev zlib1g-dev \
-           dataset-fashion-mnist
+           dataset-fashion-mnist openmpi-bin libopenmpi-dev
+# MPI (runtime/dist.c, lap.mpi): compiled in when pkg-config finds Open MPI's ompi-c;
+# `make MPI=no` builds without it (one process, lap.mpi.size() == 1).
+MPI     ?= auto
 
 HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 ifeq ($(HAVE_PKGS),yes)
@@ -24,11 +27,21 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 LUA_LIBS   := $(shell pkg-config --libs lua5.4)
 endif
+ifneq ($(MPI),no)
+HAVE_MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && echo yes)
+endif
+ifeq ($(HAVE_MPI),yes)
+MPI_CFLAGS := -DLAP_HAVE_MPI $(shell pkg-config --cflags ompi-c)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c)
+MPI_FOUND  := Open MPI $(shell pkg-config --modversion ompi-c)
+else
+MPI_FOUND  := no MPI (one process; $(if $(filter no,$(MPI)),MPI=no,pkg-config ompi-c not found))
+endif
 
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -fno-math-errno -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp $(PKG_CFLAGS) $(SANITIZE)
+CFLAGS  += -std=c11 -fno-math-errno -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp $(PKG_CFLAGS) $(MPI_CFLAGS) $(SANITIZE)
 LDFLAGS += -fopenmp $(SANITIZE)
-LIBS    := $(PKG_LIBS) -lm
+LIBS    := $(PKG_LIBS) $(MPI_LIBS) -lm
 
 RUNTIME_SRC  := $(wildcard runtime/*.c) $(wildcard runtime/plot/*.c) $(wildcard datasets/*.c)
 BINDING_SRC  := $(filter-out bindings/laprun.c,$(wildcard bindings/*.c))
@@ -50,7 +63,7 @@ check-deps:
 ifneq ($(HAVE_PKGS),yes)
 	@echo "lap: missing build dependencies (pkg-config: $(PKGS)); run 'make deps' (Debian: $(DEBS))"; exit 1
 else
-	@echo "lap: found Lua $$(pkg-config --modversion lua5.4), OpenBLAS $$(pkg-config --modversion openblas), libpng $$(pkg-config --modversion libpng), readline $$(pkg-config --modversion readline)"
+	@echo "lap: found Lua $$(pkg-config --modversion lua5.4), OpenBLAS $$(pkg-config --modversion openblas), libpng $$(pkg-config --modversion libpng), readline $$(pkg-config --modversion readline), $(MPI_FOUND)"
 endif
 
 deps:
@@ -71,7 +84,7 @@ $(LAPRUN): $(BUILD)/bindings/laprun.o $(BINDING_OBJ) $(BUILD)/liblap.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -Wl,-E
 
 $(LAPSO): $(BINDING_OBJ) $(BUILD)/liblap.a
-	$(CC) $(LDFLAGS) -shared -o $@ $^ $(shell pkg-config --libs openblas libpng zlib 2>/dev/null) -lm
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(shell pkg-config --libs openblas libpng zlib 2>/dev/null) $(MPI_LIBS) -lm
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/liblap.a
 	@mkdir -p $(dir $@)

@@ -233,5 +233,6 @@ int luaopen_lap(lua_State *L)
     lapL_open_analysis(L);
     lapL_open_util(L);
     lapL_open_checkpoint(L);
+    lapL_open_mpi(L);
     return 1;
 }

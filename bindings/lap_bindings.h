@@ -36,6 +36,7 @@ void lapL_open_analysis(lua_State *L);
 void lapL_open_plot(lua_State *L);
 void lapL_open_checkpoint(lua_State *L);
 void lapL_open_util(lua_State *L);
+void lapL_open_mpi(lua_State *L);
 
 /* Tensors: push takes over one reference of t (pass a retained or new tensor). */
 void lapL_pushtensor(lua_State *L, lap_tensor *t);

@@ -1,6 +1,7 @@
 /* lap_train.c: lap.train: the Plain, Regularized (fixed lambda) and LAP trainers,
  * and lap.train.evaluate.  Epochs run in C; Ctrl-C in laprun stops one between
- * batches with the error "interrupted". */
+ * batches with the error "interrupted".  `distributed = true` (and `sync_bn`)
+ * makes a trainer data-parallel over the ranks of an MPI job (runtime/trainer.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,30 +53,37 @@ static int new_trainer(lua_State *L, lap_trainer_kind kind, const char *where, c
                               where, rule);
     }
     lua_Integer seed = lapL_optinteger(L, 1, "seed", 0, where);
+    int distributed = lapL_optboolean(L, 1, "distributed", 0, where);
+    int sync_bn = lapL_optboolean(L, 1, "sync_bn", 0, where);
+    if (sync_bn && !distributed)
+        return luaL_error(L, "%s: sync_bn = true needs distributed = true", where);
     lap_trainer *t = lap_trainer_new(kind, net, optimizer, lambda, tau, steps, (uint32_t)seed);
     if (!t)
         return lapL_runtime_error(L);
     trainer_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->trainer = t;
     luaL_setmetatable(L, LAPL_TRAINER);
+    if (distributed && lap_trainer_distribute(t, sync_bn) != LAP_OK)
+        return lapL_runtime_error(L);
     return 1;
 }
 
 static int train_plain(lua_State *L)
 {
-    static const char *const options[] = {"net", "optimizer", "seed", NULL};
+    static const char *const options[] = {"net", "optimizer", "seed", "distributed", "sync_bn", NULL};
     return new_trainer(L, LAP_TRAIN_PLAIN, "train.Plain", options);
 }
 
 static int train_regularized(lua_State *L)
 {
-    static const char *const options[] = {"net", "optimizer", "lambda", "seed", NULL};
+    static const char *const options[] = {"net", "optimizer", "lambda", "seed", "distributed", "sync_bn", NULL};
     return new_trainer(L, LAP_TRAIN_FIXED, "train.Regularized", options);
 }
 
 static int train_lap(lua_State *L)
 {
-    static const char *const options[] = {"net", "optimizer", "lambda0", "tau", "steps", "rule", "seed", NULL};
+    static const char *const options[] = {"net",  "optimizer",   "lambda0", "tau",  "steps",
+                                          "rule", "seed", "distributed", "sync_bn", NULL};
     return new_trainer(L, LAP_TRAIN_LAP_MAIN, "train.LAP", options);
 }
 
@@ -135,13 +143,15 @@ static int trainer_step(lua_State *L)
     return 1;
 }
 
-static int push_evaluation(lua_State *L, lap_module *net, lap_dataset *d, int options_idx)
+/* distributed: the default of the option (the trainer's setting). */
+static int push_evaluation(lua_State *L, lap_module *net, lap_dataset *d, int options_idx, int distributed)
 {
-    static const char *const options[] = {"batch", NULL};
+    static const char *const options[] = {"batch", "distributed", NULL};
     lapL_checkoptions(L, options_idx, "evaluate", options);
     lua_Integer batch = lapL_optinteger(L, options_idx, "batch", 128, "evaluate");
+    distributed = lapL_optboolean(L, options_idx, "distributed", distributed, "evaluate");
     lap_eval_stats stats;
-    if (lap_evaluate(net, d, batch, &stats) != LAP_OK)
+    if (lap_evaluate(net, d, batch, distributed, &stats) != LAP_OK)
         return lapL_runtime_error(L);
     lua_createtable(L, 0, 8);
     set_number(L, "accuracy", stats.accuracy);
@@ -170,12 +180,12 @@ static int push_evaluation(lua_State *L, lap_module *net, lap_dataset *d, int op
 static int trainer_evaluate(lua_State *L)
 {
     lap_trainer *t = check_trainer(L, 1);
-    return push_evaluation(L, t->net, lapL_checkdataset(L, 2), 3);
+    return push_evaluation(L, t->net, lapL_checkdataset(L, 2), 3, t->distributed);
 }
 
 static int train_evaluate(lua_State *L)
 {
-    return push_evaluation(L, lapL_checkmodule(L, 1), lapL_checkdataset(L, 2), 3);
+    return push_evaluation(L, lapL_checkmodule(L, 1), lapL_checkdataset(L, 2), 3, 0);
 }
 
 static int trainer_lambda(lua_State *L)
@@ -202,6 +212,8 @@ static int trainer_index(lua_State *L)
         lua_pushnumber(L, t->lambda);
     else if (strcmp(key, "iteration") == 0)
         lua_pushinteger(L, t->iteration);
+    else if (strcmp(key, "distributed") == 0)
+        lua_pushboolean(L, t->distributed);
     else if (strcmp(key, "kind") == 0)
         lua_pushstring(L, kind_name(t->kind));
     else if (strcmp(key, "net") == 0)

@@ -16,6 +16,9 @@
  *     the exit status 1.  `laprun -` runs stdin as one chunk instead.
  *   - Ctrl-C at the interactive prompt discards the line being typed (instead
  *     of killing the process as lua does).
+ *   - one of several processes of an MPI job (mpirun, srun) prefixes its error
+ *     messages with "(rank r of n)" and, when MPI is initialized, ends the whole
+ *     job with MPI_Abort after printing them (runtime/dist.h).
  *
  * Limits: locals do not survive from one REPL statement to the next (as in lua);
  * the executable's directory is found through /proc/self/exe (Linux only; when
@@ -39,6 +42,7 @@
 
 #include "lap_bindings.h"
 #include "../runtime/cpu.h"
+#include "../runtime/dist.h"
 #include "../runtime/error.h"
 
 #define PROGNAME "laprun"
@@ -104,7 +108,10 @@ static void laction(int sig)
 static void l_message(const char *pname, const char *msg)
 {
     fflush(stdout);                  /* keep stdout/stderr interleaving readable */
-    if (pname)
+    /* One of several processes (mpirun, srun): say which one failed. */
+    if (pname && lap_dist_launcher_size() > 1)
+        fprintf(stderr, "%s (rank %d of %d): ", pname, lap_dist_launcher_rank(), lap_dist_launcher_size());
+    else if (pname)
         fprintf(stderr, "%s: ", pname);
     fprintf(stderr, "%s\n", msg);
     fflush(stderr);
@@ -739,6 +746,10 @@ int main(int argc, char **argv)
     int status = lua_pcall(L, 2, 1, 0);
     int result = lua_toboolean(L, -1);
     report(L, status, PROGNAME);
+    /* A failed rank of an MPI job (its message and traceback printed above) takes
+     * the job down: finalizing alone would leave the others waiting forever. */
+    if (!(result && status == LUA_OK))
+        lap_dist_abort(EXIT_FAILURE);
     lua_close(L);
     return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

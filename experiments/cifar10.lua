@@ -26,7 +26,14 @@ local args = require("lap.args").parse(arg, {
   { "augment", true, "random crops and flips each epoch (--no-augment to turn off)" },
   { "out", "out/cifar10", "directory for history.csv" },
   { "quiet", false, "print only the final table" },
+  { "distributed", false, "data-parallel over the ranks of mpirun/srun (--batch is the global batch); rank 0 prints" },
+  { "sync-bn", false, "with --distributed: BatchNorm statistics of the global batch instead of each rank's" },
 })
+-- --distributed: every rank (same data, seeds and network) trains its share of each
+-- batch (mpirun -np N laprun ...); rank 0 alone prints and writes files.
+local rank = args.distributed and lap.mpi.rank() or 0
+if rank > 0 then print, io.write = function() end, function() end end
+local parallel = { distributed = args.distributed or nil, sync_bn = args["sync-bn"] or nil }
 if args.data == "" then
   io.stderr:write("cifar10.lua: --data DIR is required (the directory with data_batch_1.bin ... test_batch.bin)\n")
   os.exit(2)
@@ -59,9 +66,11 @@ for _, name in ipairs(methods) do
   lap.init.orthogonal(net, { gain = args.gain })
   local optimizer = lap.optim.SGD { lr = args.lr, momentum = 0.9, weight_decay = 1e-4, milestones = { 120, 160, 200 },
     gamma = 0.2 }
-  local trainer = name == "ResNet" and lap.train.Plain { net = net, optimizer = optimizer, seed = args.seed }
+  local trainer = name == "ResNet" and lap.train.Plain { net = net, optimizer = optimizer, seed = args.seed,
+      distributed = parallel.distributed, sync_bn = parallel.sync_bn }
     or lap.train.LAP { net = net, optimizer = optimizer, lambda0 = args.lambda0, tau = args.tau, steps = args.steps,
-      rule = "main", seed = args.seed }
+      rule = "main", seed = args.seed,
+      distributed = parallel.distributed, sync_bn = parallel.sync_bn }
   local best, best_epoch, run_started, evaluation = 0, 0, lap.clock(), nil
   for epoch = 1, args.epochs do
     local data = args.augment and train:augment { crop = 4, flip = true, seed = args.seed * 100003 + epoch } or train
@@ -83,8 +92,10 @@ end
 
 print(string.format("\nCIFAR-10, %d training images (seed %d), %d test images, %d epochs", #train, args.seed, #test,
   args.epochs))
-report.table({ "method", "best test acc %", "at epoch", "test transport", "final lambda", "time s" }, rows)
-report.mkdir(args.out)
-report.csv(args.out .. "/history.csv", { "method", "epoch", "train_loss", "train_ce", "train_accuracy",
-  "test_accuracy", "test_transport", "lambda", "lr" }, history)
+if rank == 0 then
+  report.table({ "method", "best test acc %", "at epoch", "test transport", "final lambda", "time s" }, rows)
+  report.mkdir(args.out)
+  report.csv(args.out .. "/history.csv", { "method", "epoch", "train_loss", "train_ce", "train_accuracy",
+    "test_accuracy", "test_transport", "lambda", "lr" }, history)
+end
 print(string.format("wrote %s/history.csv (%.0fs in all)", args.out, lap.clock() - started))

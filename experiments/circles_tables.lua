@@ -14,6 +14,7 @@
 -- its 95 % Student-t interval; the paper's value is printed beside ours.
 --
 --   laprun experiments/circles_tables.lua --instances 100 --jobs 2 [--tables 7,9] [--resume]
+--   mpirun -np 9 laprun experiments/circles_tables.lua --instances 100   (8 ranks run instances)
 local experiment = require "lap.experiment"
 local circles = require "lap.circles"
 
@@ -123,5 +124,5 @@ for _, t in ipairs(selected) do
   end
   report.table({ "", "no BN (lap)", "no BN (paper)", "BN (lap)", "BN (paper)" }, rows)
 end
-print(string.format("\n%d instances in %.1fs (this run, --jobs %d); results %s, summary %s",
-  #configs * args.instances, lap.clock() - started, args.jobs, summary.results, summary.csv))
+print(string.format("\n%d instances in %.1fs (this run, %s); results %s, summary %s",
+  #configs * args.instances, lap.clock() - started, summary.workers, summary.results, summary.csv))

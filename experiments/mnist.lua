@@ -26,7 +26,14 @@ local args = require("lap.args").parse(arg, {
   { "balanced", false, "take the same number of training images from each class" },
   { "out", "out/mnist", "directory for history.csv" },
   { "quiet", false, "print only the final table" },
+  { "distributed", false, "data-parallel over the ranks of mpirun/srun (--batch is the global batch); rank 0 prints" },
+  { "sync-bn", false, "with --distributed: BatchNorm statistics of the global batch instead of each rank's" },
 })
+-- --distributed: every rank (same data, seeds and network) trains its share of each
+-- batch (mpirun -np N laprun ...); rank 0 alone prints and writes files.
+local rank = args.distributed and lap.mpi.rank() or 0
+if rank > 0 then print, io.write = function() end, function() end end
+local parallel = { distributed = args.distributed or nil, sync_bn = args["sync-bn"] or nil }
 local models = require "lap.models"
 local report = require "lap.report"
 
@@ -52,12 +59,14 @@ end
 local methods = {}
 if args.methods ~= "lap" then
   methods[#methods + 1] = { name = "ResNet", make = function(net)
-    return lap.train.Plain { net = net, optimizer = optimizer(), seed = args.seed } end }
+    return lap.train.Plain { net = net, optimizer = optimizer(), seed = args.seed,
+      distributed = parallel.distributed, sync_bn = parallel.sync_bn } end }
 end
 if args.methods ~= "resnet" then
   methods[#methods + 1] = { name = "LAP-ResNet", make = function(net)
     return lap.train.LAP { net = net, optimizer = optimizer(), lambda0 = args.lambda0, tau = args.tau,
-      steps = args.steps, rule = "main", seed = args.seed } end }
+      steps = args.steps, rule = "main", seed = args.seed,
+      distributed = parallel.distributed, sync_bn = parallel.sync_bn } end }
 end
 
 local interactive = os.getenv("TERM") ~= nil and os.execute("test -t 1") == true
@@ -89,8 +98,10 @@ end
 
 print(string.format("\n%s, %d training images (seed %d), %d test images, %d epochs", source, #train, args.seed,
   #test, args.epochs))
-report.table({ "method", "best test acc %", "at epoch", "test transport", "final lambda", "time s" }, rows)
-report.mkdir(args.out)
-report.csv(args.out .. "/history.csv", { "method", "epoch", "train_loss", "train_ce", "train_accuracy",
-  "test_accuracy", "test_transport", "lambda" }, history)
+if rank == 0 then
+  report.table({ "method", "best test acc %", "at epoch", "test transport", "final lambda", "time s" }, rows)
+  report.mkdir(args.out)
+  report.csv(args.out .. "/history.csv", { "method", "epoch", "train_loss", "train_ce", "train_accuracy",
+    "test_accuracy", "test_transport", "lambda" }, history)
+end
 print(string.format("wrote %s/history.csv (%.0fs in all)", args.out, lap.clock() - started))

@@ -6,13 +6,15 @@
  * (N, C, ...) inputs, like PyTorch's BatchNorm1d/2d: batch statistics in train
  * mode (biased variance to normalize, unbiased in the running estimate), running
  * statistics in eval mode.  Buffers are reused across calls: a steady training
- * loop allocates nothing here.
+ * loop allocates nothing here.  Under a distributed trainer with sync_bn
+ * (dist.h) BatchNorm's batch statistics are those of every rank's rows.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "error.h"
 #include "module.h"
 #include "kernels.h"
@@ -226,6 +228,7 @@ typedef struct batchnorm {
     lap_tensor *normalized;     /* x_hat, shape of the input; (N, C) inputs only */
     float *inv_std;             /* per feature, of the last forward */
     float *mean_used;           /* per feature, of the last forward */
+    int synced;                 /* the last train-mode forward used every rank's batch (sync_bn) */
 } batchnorm;
 
 /* For (N, C, H, W) inputs x_hat is not kept per module but recomputed in the
@@ -495,20 +498,14 @@ LAP_KERNEL(batchnorm_statistics, (double *mean, double *var, const float *in, in
     });
 })
 
-/* din: (N, C, S) overwritten; dweight, dbias: (C) += or NULL; dout, normalized: (N, C, S);
- * weight, inv_std: (C).  batch_stats: the forward used batch statistics (train mode). */
-LAP_KERNEL(batchnorm_backward, (float *din, float *dweight, float *dbias, const float *dout,
-                               const float *normalized, const float *weight, const float *inv_std,
-                               int batch_stats, int64_t N, int64_t C, int64_t S),
-           (din, dweight, dbias, dout, normalized, weight, inv_std, batch_stats, N, C, S),
+/* sum_dy, sum_dy_xhat: (C) out, the per-feature sums of dout and of dout * normalized;
+ * dout, normalized: (N, C, S) */
+LAP_KERNEL(batchnorm_grad_sums, (double *sum_dy, double *sum_dy_xhat, const float *dout, const float *normalized,
+                                 int64_t N, int64_t C, int64_t S),
+           (sum_dy, sum_dy_xhat, dout, normalized, N, C, S),
 {
-    double count = (double)(N * S);
-    double sum_dy[C], sum_dy_xhat[C];
-    if (S == 1 && C <= BN_NARROW_MAX)
-        bn_row_sums[C - 1](sum_dy, sum_dy_xhat, dout, normalized, 0.0, N);
-    int narrow = S == 1 && C <= BN_NARROW_MAX;
-    PARALLEL_FOR(!narrow && N * C * S >= PARALLEL_MIN,
-    for (int64_t c = 0; c < (narrow ? 0 : C); c++) {
+    PARALLEL_FOR(N * C * S >= PARALLEL_MIN,
+    for (int64_t c = 0; c < C; c++) {
         if (S == 1) {
             sum_dy[c] = strided_sum(dout + c, N, C);
             sum_dy_xhat[c] = strided_dot(dout + c, normalized + c, N, C);
@@ -520,20 +517,14 @@ LAP_KERNEL(batchnorm_backward, (float *din, float *dweight, float *dbias, const 
             }
         }
     });
-    float scale[C], mean_dy[C], mean_dy_xhat[C];
-    for (int64_t c = 0; c < C; c++) {
-        if (dweight)
-            dweight[c] += (float)sum_dy_xhat[c];
-        if (dbias)
-            dbias[c] += (float)sum_dy[c];
-        scale[c] = weight[c] * inv_std[c];
-        mean_dy[c] = batch_stats ? (float)(sum_dy[c] / count) : 0.0f;
-        mean_dy_xhat[c] = batch_stats ? (float)(sum_dy_xhat[c] / count) : 0.0f;
-    }
-    if (S == 1 && C <= BN_NARROW_MAX) {
-        bn_row_grad[C - 1](din, dout, normalized, scale, mean_dy, mean_dy_xhat, N);
-        return;
-    }
+})
+
+/* The input gradient din = scale * (dout - mean_dy - normalized * mean_dy_xhat), per feature;
+ * din, dout, normalized: (N, C, S); scale, mean_dy, mean_dy_xhat: (C) */
+LAP_KERNEL(batchnorm_input_grad, (float *din, const float *dout, const float *normalized, const float *scale,
+                                  const float *mean_dy, const float *mean_dy_xhat, int64_t N, int64_t C, int64_t S),
+           (din, dout, normalized, scale, mean_dy, mean_dy_xhat, N, C, S),
+{
     PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
@@ -544,6 +535,75 @@ LAP_KERNEL(batchnorm_backward, (float *din, float *dweight, float *dbias, const 
                 dx[s] = a * (dy[s] - m - xhat[s] * k);
         });
 })
+
+/* din: (N, C, S) overwritten; dweight, dbias: (C) += or NULL; dout, normalized: (N, C, S);
+ * weight, inv_std: (C).  batch_stats: the forward used batch statistics (train mode).
+ * synced: they were the statistics of every rank's batch (sync_bn, dist.h): the
+ * sums that the input gradient subtracts are then reduced over the ranks too (the
+ * parameter gradients stay this rank's share; the trainer reduces them). */
+static int batchnorm_backward(float *din, float *dweight, float *dbias, const float *dout,
+                              const float *normalized, const float *weight, const float *inv_std,
+                              int batch_stats, int synced, int64_t N, int64_t C, int64_t S)
+{
+    double count = (double)(N * S);
+    double sum_dy[C], sum_dy_xhat[C];
+    if (S == 1 && C <= BN_NARROW_MAX)
+        bn_row_sums[C - 1](sum_dy, sum_dy_xhat, dout, normalized, 0.0, N);
+    else
+        batchnorm_grad_sums(sum_dy, sum_dy_xhat, dout, normalized, N, C, S);
+    float scale[C], mean_dy[C], mean_dy_xhat[C];
+    for (int64_t c = 0; c < C; c++) {
+        if (dweight)
+            dweight[c] += (float)sum_dy_xhat[c];
+        if (dbias)
+            dbias[c] += (float)sum_dy[c];
+    }
+    if (synced) {
+        double sums[2 * C + 1];
+        memcpy(sums, sum_dy, sizeof sum_dy);
+        memcpy(sums + C, sum_dy_xhat, sizeof sum_dy_xhat);
+        sums[2 * C] = count;
+        if (lap_dist_allreduce_double(sums, 2 * C + 1) != LAP_OK)
+            return LAP_ERR;
+        memcpy(sum_dy, sums, sizeof sum_dy);
+        memcpy(sum_dy_xhat, sums + C, sizeof sum_dy_xhat);
+        count = sums[2 * C];
+    }
+    for (int64_t c = 0; c < C; c++) {
+        scale[c] = weight[c] * inv_std[c];
+        mean_dy[c] = batch_stats ? (float)(sum_dy[c] / count) : 0.0f;
+        mean_dy_xhat[c] = batch_stats ? (float)(sum_dy_xhat[c] / count) : 0.0f;
+    }
+    if (S == 1 && C <= BN_NARROW_MAX) {
+        bn_row_grad[C - 1](din, dout, normalized, scale, mean_dy, mean_dy_xhat, N);
+        return LAP_OK;
+    }
+    batchnorm_input_grad(din, dout, normalized, scale, mean_dy, mean_dy_xhat, N, C, S);
+    return LAP_OK;
+}
+
+/* sync_bn: the batch statistics of every rank's rows from this rank's (mean, var
+ * of count values each): one reduction of the counts, the sums and the sums of
+ * squares (count (var + mean^2)), in double.  Returns the total count. */
+static int batchnorm_sync_statistics(double *mean, double *var, double *count, int64_t C)
+{
+    double sums[2 * C + 1];
+    for (int64_t c = 0; c < C; c++) {
+        sums[c] = *count * mean[c];
+        sums[C + c] = *count * (var[c] + mean[c] * mean[c]);
+    }
+    sums[2 * C] = *count;
+    if (lap_dist_allreduce_double(sums, 2 * C + 1) != LAP_OK)
+        return LAP_ERR;
+    *count = sums[2 * C];
+    for (int64_t c = 0; c < C; c++) {
+        mean[c] = sums[c] / *count;
+        var[c] = sums[C + c] / *count - mean[c] * mean[c];
+        if (var[c] < 0)
+            var[c] = 0;
+    }
+    return LAP_OK;
+}
 
 /* xhat: (N, C, S) out; x: (N, C, S); mean, inv_std: (C) */
 LAP_KERNEL(batchnorm_normalize, (float *xhat, const float *x, const float *mean, const float *inv_std, int64_t N,
@@ -569,7 +629,8 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
                          (long long)bn->features);
     int64_t N, C, S;
     bn_dims(input, &N, &C, &S);
-    if (m->training && N * S < 2)
+    int synced = m->training && lap_dist_sync_batchnorm();
+    if (m->training && !synced && N * S < 2)
         return lap_error("BatchNorm: training needs more than 1 value per feature, got input of shape %s",
                          lap_shape_str(input, shape, sizeof shape));
     if (lap_tensor_ensure_like(&m->output, input) != LAP_OK ||
@@ -580,6 +641,12 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
         double batch_mean[C], batch_var[C];
         batchnorm_statistics(batch_mean, batch_var, lap_data(input), N, C, S);
         double count = (double)(N * S);
+        if (synced && batchnorm_sync_statistics(batch_mean, batch_var, &count, C) != LAP_OK)
+            return LAP_ERR;
+        if (count < 2)
+            return lap_error("BatchNorm: training needs more than 1 value per feature, got %g over the ranks",
+                             count);
+        bn->synced = synced;
         for (int64_t c = 0; c < C; c++) {
             mean[c] = (float)batch_mean[c];
             bn->inv_std[c] = (float)(1.0 / sqrt(batch_var[c] + bn->eps));
@@ -617,10 +684,10 @@ static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
         batchnorm_normalize(xhat, lap_data(m->input), bn->mean_used, bn->inv_std, N, C, S);
         normalized = xhat;
     }
-    batchnorm_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
-                       learn ? lap_data(m->grads[1]) : NULL, lap_data(grad_output), normalized,
-                       lap_data(m->params[0]), bn->inv_std, m->training, N, C, S);
-    return LAP_OK;
+    return batchnorm_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
+                              learn ? lap_data(m->grads[1]) : NULL, lap_data(grad_output), normalized,
+                              lap_data(m->params[0]), bn->inv_std, m->training, m->training && bn->synced, N, C,
+                              S);
 }
 
 static void batchnorm_destroy(lap_module *m)

@@ -136,6 +136,11 @@ static int flat(lap_optimizer *o)
     return o->checked_flat;
 }
 
+lap_tensor *lap_optimizer_flat_grads(lap_optimizer *o)
+{
+    return flat(o) ? o->flat_grads : NULL;
+}
+
 void lap_optimizer_zero_grad(lap_optimizer *o)
 {
     for (int i = 0; i < o->nparams; i++)

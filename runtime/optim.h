@@ -49,6 +49,9 @@ lap_optimizer *lap_optimizer_new(const lap_optim_config *config);
 int lap_optimizer_bind(lap_optimizer *o, lap_module *m);
 void lap_optimizer_zero_grad(lap_optimizer *o);
 int lap_optimizer_step(lap_optimizer *o);
+/* The gradients gathered in one storage (a 1-D view), or NULL when they are not
+ * (any more): a distributed trainer reduces them in one call. */
+lap_tensor *lap_optimizer_flat_grads(lap_optimizer *o);
 void lap_optimizer_epoch_end(lap_optimizer *o);
 lap_optimizer *lap_optimizer_retain(lap_optimizer *o);
 void lap_optimizer_release(lap_optimizer *o);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "error.h"
 #include "loss.h"
 
@@ -58,8 +59,10 @@ lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimiz
     return t;
 }
 
-/* Forward in train mode and cross-entropy of the logits; grad (nullable) gets dCE/dlogits. */
-static int forward_loss(lap_trainer *t, lap_tensor *x, const int32_t *y, double *ce, int64_t *correct, int want_grad)
+/* Forward in train mode and cross-entropy of the logits; grad (nullable) gets
+ * grad_scale * dCE/dlogits. */
+static int forward_loss(lap_trainer *t, lap_tensor *x, const int32_t *y, double *ce, int64_t *correct, int want_grad,
+                        double grad_scale)
 {
     char shape[LAP_SHAPE_BUF];
     if (lap_module_forward(t->net, x) != LAP_OK)
@@ -71,19 +74,106 @@ static int forward_loss(lap_trainer *t, lap_tensor *x, const int32_t *y, double 
     if (want_grad && lap_tensor_ensure_like(&t->grad_logits, logits) != LAP_OK)
         return LAP_ERR;
     return lap_cross_entropy(ce, want_grad ? lap_data(t->grad_logits) : NULL, correct, lap_data(logits), y,
-                             logits->shape[0], logits->shape[1], 1.0);
+                             logits->shape[0], logits->shape[1], grad_scale);
 }
 
-int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_stats *stats)
+/* Whether t trains over several ranks. */
+static int spread(const lap_trainer *t)
+{
+    return t->distributed && lap_dist_size() > 1;
+}
+
+/* This rank's rows [*lo, *hi) of a global batch of `total` rows. */
+static void share_of(int64_t total, int64_t *lo, int64_t *hi)
+{
+    int64_t ranks = lap_dist_size(), rank = lap_dist_rank();
+    *lo = total * rank / ranks;
+    *hi = rank == ranks - 1 ? total : total * (rank + 1) / ranks;
+}
+
+static double *reduce_buffer(lap_trainer *t, int count)
+{
+    if (count > t->reduce_capacity) {
+        double *buffer = realloc(t->reduce, sizeof *buffer * (size_t)count);
+        if (!buffer) {
+            lap_error("out of memory");
+            return NULL;
+        }
+        t->reduce = buffer;
+        t->reduce_capacity = count;
+    }
+    return t->reduce;
+}
+
+/* Distributed: the global batch's CE (mean), hits and transport cost from each
+ * rank's (count rows of total), written back into *ce, *correct and the ResNet's
+ * block costs. */
+static int reduce_statistics(lap_trainer *t, lap_resnet *resnet, int64_t count, int64_t total, double *ce,
+                             int64_t *correct)
+{
+    int nblocks = resnet ? resnet->nblocks : 0;
+    double *sums = reduce_buffer(t, 2 + nblocks);
+    if (!sums)
+        return LAP_ERR;
+    int frobenius = resnet && resnet->transport.form == LAP_TRANSPORT_FROBENIUS;
+    sums[0] = *ce * (double)count;
+    sums[1] = (double)*correct;
+    for (int k = 0; k < nblocks; k++) {
+        double cost = count > 0 ? resnet->block_cost[k] : 0.0;
+        /* Frobenius: the sum of squares; mean: the sum of |v|^p over the rows times
+         * 1 / (features), the same on every rank. */
+        sums[2 + k] = frobenius ? cost * cost : cost * (double)count;
+    }
+    if (lap_dist_allreduce_double(sums, 2 + nblocks) != LAP_OK)
+        return LAP_ERR;
+    *ce = sums[0] / (double)total;
+    *correct = (int64_t)llround(sums[1]);
+    if (resnet) {
+        resnet->transport_cost = 0;
+        for (int k = 0; k < nblocks; k++) {
+            resnet->block_cost[k] = frobenius ? sqrt(sums[2 + k]) : sums[2 + k] / (double)total;
+            resnet->transport_cost += resnet->block_cost[k];
+        }
+    }
+    return LAP_OK;
+}
+
+/* Distributed: the gradients summed over the ranks (each rank's are already
+ * weighted by its share), in one call over the optimizer's flat storage. */
+static int reduce_gradients(lap_trainer *t)
+{
+    lap_optimizer *o = t->optimizer;
+    lap_tensor *flat = lap_optimizer_flat_grads(o);
+    if (flat)
+        return lap_dist_allreduce_float(lap_data(flat), lap_numel(flat));
+    for (int i = 0; i < o->nparams; i++)
+        if (lap_dist_allreduce_float(lap_data(o->grads[i]), lap_numel(o->grads[i])) != LAP_OK)
+            return LAP_ERR;
+    return LAP_OK;
+}
+
+/* One step on count rows x, y (this rank's share of a global batch of total rows;
+ * x may be NULL when count is 0). */
+static int train_step(lap_trainer *t, lap_tensor *x, const int32_t *y, int64_t count, int64_t total,
+                      lap_step_stats *stats)
 {
     lap_resnet *resnet = lap_as_resnet(t->net);
+    int distributed = spread(t);
     int64_t iteration = t->iteration + 1;
     int uzawa_now = t->steps > 0 && iteration % t->steps == 0;
-    double ce;
-    int64_t correct;
+    double share = distributed ? (double)count / (double)total : 1.0;
+    double ce = 0;
+    int64_t correct = 0;
+    if (distributed && t->sync_bn && total < lap_dist_size())
+        return lap_error("%s: sync_bn needs a row per rank, but a batch has %lld rows for %d ranks",
+                         trainer_name(t->kind), (long long)total, lap_dist_size());
     lap_module_train(t->net, 1);
-    if (forward_loss(t, x, y, &ce, &correct, 1) != LAP_OK)
-        return LAP_ERR;
+    lap_dist_set_sync_batchnorm(distributed && t->sync_bn);
+    int status = LAP_ERR;
+    if (count > 0 && forward_loss(t, x, y, &ce, &correct, 1, share) != LAP_OK)
+        goto done;
+    if (distributed && reduce_statistics(t, resnet, count, total, &ce, &correct) != LAP_OK)
+        goto done;
     double ce_weight = 1.0, transport_weight = 0.0;
     switch (t->kind) {
     case LAP_TRAIN_PLAIN:
@@ -102,17 +192,24 @@ int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_s
         break;
     }
     double transport = resnet ? resnet->transport_cost : 0.0;
-    if (ce_weight != 1.0)
-        lap_scale(lap_data(t->grad_logits), (float)ce_weight, lap_numel(t->grad_logits));
-    if (resnet)
-        resnet->transport_weight = transport_weight;
     lap_module_zero_grad(t->net);
-    int status = lap_module_backward(t->net, t->grad_logits);
-    if (resnet)
-        resnet->transport_weight = 0.0;
-    if (status != LAP_OK)
-        return LAP_ERR;
-    lap_module_drop_grad_input(t->net);   /* the data's gradient is not needed */
+    if (count > 0) {
+        if (ce_weight != 1.0)
+            lap_scale(lap_data(t->grad_logits), (float)ce_weight, lap_numel(t->grad_logits));
+        /* The mean form's gradient is a sum over rows divided by this rank's count:
+         * weighted by the share it is the global batch's. */
+        if (resnet)
+            resnet->transport_weight =
+                resnet->transport.form == LAP_TRANSPORT_MEAN ? transport_weight * share : transport_weight;
+        int backward = lap_module_backward(t->net, t->grad_logits);
+        if (resnet)
+            resnet->transport_weight = 0.0;
+        if (backward != LAP_OK)
+            goto done;
+        lap_module_drop_grad_input(t->net);   /* the data's gradient is not needed */
+    }
+    if (distributed && reduce_gradients(t) != LAP_OK)
+        goto done;
     lap_optimizer_step(t->optimizer);
     t->iteration = iteration;
     if (stats) {
@@ -120,17 +217,70 @@ int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_s
         stats->ce = ce;
         stats->transport = transport;
         stats->correct = correct;
-        stats->count = x->shape[0];
+        stats->count = total;
     }
     if (t->kind == LAP_TRAIN_LAP_CLOUD4 && uzawa_now) {
         /* cloud4.py recomputes the loss on the same batch after the step, in train
          * mode (so BatchNorm's running statistics see this batch once more). */
-        double ce_after;
-        if (forward_loss(t, x, y, &ce_after, NULL, 0) != LAP_OK)
-            return LAP_ERR;
+        double ce_after = 0;
+        if (count > 0 && forward_loss(t, x, y, &ce_after, NULL, 0, 1.0) != LAP_OK)
+            goto done;
+        if (distributed) {
+            double sum = ce_after * (double)count;
+            if (lap_dist_allreduce_double(&sum, 1) != LAP_OK)
+                goto done;
+            ce_after = sum / (double)total;
+        }
         t->lambda += t->tau * ce_after;
     }
+    status = LAP_OK;
+done:
+    lap_dist_set_sync_batchnorm(0);
+    return status;
+}
+
+int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_stats *stats)
+{
+    if (!spread(t))
+        return train_step(t, x, y, x->ndim > 0 ? x->shape[0] : 1, x->ndim > 0 ? x->shape[0] : 1, stats);
+    if (x->ndim < 1)
+        return lap_error("%s: a batch needs a first dimension", trainer_name(t->kind));
+    int64_t lo, hi;
+    share_of(x->shape[0], &lo, &hi);
+    lap_tensor *rows = hi > lo ? lap_tensor_narrow(x, lo, hi - lo) : NULL;
+    if (hi > lo && !rows)
+        return LAP_ERR;
+    int status = train_step(t, rows, y + lo, hi - lo, x->shape[0], stats);
+    lap_tensor_release(rows);
+    return status;
+}
+
+/* Every parameter (trainable or not) and BatchNorm statistic of net becomes rank 0's. */
+static int broadcast_module(lap_module *m, void *context)
+{
+    int buffers_only = *(const int *)context;
+    for (int i = 0; i < m->nparams && !buffers_only; i++)
+        if (lap_dist_broadcast_float(lap_data(m->params[i]), lap_numel(m->params[i]), 0) != LAP_OK)
+            return LAP_ERR;
+    lap_tensor *mean = lap_batchnorm_running_mean(m), *var = lap_batchnorm_running_var(m);
+    if (mean && (lap_dist_broadcast_float(lap_data(mean), lap_numel(mean), 0) != LAP_OK ||
+                 lap_dist_broadcast_float(lap_data(var), lap_numel(var), 0) != LAP_OK))
+        return LAP_ERR;
     return LAP_OK;
+}
+
+static int broadcast_state(lap_module *net, int buffers_only)
+{
+    return lap_module_visit(net, broadcast_module, &buffers_only);
+}
+
+int lap_trainer_distribute(lap_trainer *t, int sync_bn)
+{
+    if (lap_dist_init() != LAP_OK)
+        return LAP_ERR;
+    t->distributed = 1;
+    t->sync_bn = sync_bn;
+    return lap_dist_size() > 1 ? broadcast_state(t->net, 0) : LAP_OK;
 }
 
 static int ensure_batch(lap_trainer *t, int64_t n, int64_t batch)
@@ -167,14 +317,19 @@ int lap_trainer_epoch(lap_trainer *t, const lap_dataset *d, int64_t batch, int s
         lap_rng_shuffle_i64(&t->rng, t->order, n);
     memset(stats, 0, sizeof *stats);
     int64_t correct = 0;
+    int distributed = spread(t);
     for (int64_t start = 0; start < n; start += step_batch) {
         if (lap_check_interrupt() != LAP_OK)
             return LAP_ERR;
         int64_t count = n - start < step_batch ? n - start : step_batch;
-        if (lap_dataset_gather(d, t->order + start, count, &t->batch_x, t->batch_y) != LAP_OK)
+        /* Distributed: every rank has the same order and gathers only its rows. */
+        int64_t lo = 0, hi = count;
+        if (distributed)
+            share_of(count, &lo, &hi);
+        if (hi > lo && lap_dataset_gather(d, t->order + start + lo, hi - lo, &t->batch_x, t->batch_y) != LAP_OK)
             return LAP_ERR;
         lap_step_stats step;
-        if (lap_trainer_step(t, t->batch_x, t->batch_y, &step) != LAP_OK)
+        if (train_step(t, hi > lo ? t->batch_x : NULL, t->batch_y, hi - lo, count, &step) != LAP_OK)
             return LAP_ERR;
         stats->loss += step.loss * (double)count;
         stats->ce += step.ce * (double)count;
@@ -207,6 +362,7 @@ void lap_trainer_release(lap_trainer *t)
     lap_optimizer_release(t->optimizer);
     lap_tensor_release(t->batch_x);
     lap_tensor_release(t->grad_logits);
+    free(t->reduce);
     free(t->order);
     free(t->batch_y);
     free(t);
@@ -219,7 +375,32 @@ void lap_eval_stats_free(lap_eval_stats *stats)
     stats->block_cost = stats->block_energy = NULL;
 }
 
-int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, lap_eval_stats *stats)
+/* Distributed evaluation: the sums of every rank's share, in place: ce_total,
+ * correct, elements, then the blocks' energies and cost sums. */
+static int reduce_evaluation(double *ce_total, int64_t *correct, int64_t *elements, double *block_energy,
+                             double *block_cost, int nblocks)
+{
+    double *sums = lap_malloc(sizeof *sums * (size_t)(3 + 2 * nblocks));
+    if (!sums)
+        return LAP_ERR;
+    sums[0] = *ce_total;
+    sums[1] = (double)*correct;
+    sums[2] = (double)*elements;
+    memcpy(sums + 3, block_energy, sizeof *sums * (size_t)nblocks);
+    memcpy(sums + 3 + nblocks, block_cost, sizeof *sums * (size_t)nblocks);
+    int status = lap_dist_allreduce_double(sums, 3 + 2 * nblocks);
+    if (status == LAP_OK) {
+        *ce_total = sums[0];
+        *correct = (int64_t)llround(sums[1]);
+        *elements = (int64_t)llround(sums[2]);
+        memcpy(block_energy, sums + 3, sizeof *sums * (size_t)nblocks);
+        memcpy(block_cost, sums + 3 + nblocks, sizeof *sums * (size_t)nblocks);
+    }
+    free(sums);
+    return status;
+}
+
+int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, int distributed, lap_eval_stats *stats)
 {
     char shape[LAP_SHAPE_BUF];
     memset(stats, 0, sizeof *stats);
@@ -227,12 +408,20 @@ int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, lap_eval_
         return lap_error("evaluate: empty dataset");
     if (chunk < 1)
         chunk = d->n;
+    distributed = distributed && lap_dist_size() > 1;
+    /* This rank's rows: all of them, or its contiguous share. */
+    int64_t first = 0, end = d->n;
+    if (distributed) {
+        share_of(d->n, &first, &end);
+        if (broadcast_state(net, 1) != LAP_OK)
+            return LAP_ERR;
+    }
     lap_resnet *resnet = lap_as_resnet(net);
     int nblocks = resnet ? resnet->nblocks : 0;
     stats->nblocks = nblocks;
     stats->block_cost = lap_calloc((size_t)nblocks + 1, sizeof(double));
     stats->block_energy = lap_calloc((size_t)nblocks + 1, sizeof(double));
-    int64_t batch = chunk < d->n ? chunk : d->n;
+    int64_t batch = chunk < end - first ? chunk : end - first;
     int64_t *rows = lap_malloc(sizeof *rows * (size_t)batch);
     int32_t *labels = lap_malloc(sizeof *labels * (size_t)batch);
     lap_tensor *x = NULL;
@@ -242,10 +431,10 @@ int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, lap_eval_
     lap_module_train(net, 0);
     int64_t correct_total = 0, elements = 0;
     double ce_total = 0;
-    for (int64_t start = 0; start < d->n; start += batch) {
+    for (int64_t start = first; start < end; start += batch) {
         if (lap_check_interrupt() != LAP_OK)
             goto done;
-        int64_t count = d->n - start < batch ? d->n - start : batch;
+        int64_t count = end - start < batch ? end - start : batch;
         for (int64_t i = 0; i < count; i++)
             rows[i] = start + i;
         if (lap_dataset_gather(d, rows, count, &x, labels) != LAP_OK || lap_module_forward(net, x) != LAP_OK)
@@ -275,6 +464,9 @@ int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, lap_eval_
                 elements += numel;
         }
     }
+    if (distributed && reduce_evaluation(&ce_total, &correct_total, &elements, stats->block_energy,
+                                         stats->block_cost, nblocks) != LAP_OK)
+        goto done;
     stats->count = d->n;
     stats->accuracy = (double)correct_total / (double)d->n;
     stats->ce = ce_total / (double)d->n;

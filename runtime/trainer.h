@@ -11,6 +11,30 @@
  * The step counter counts optimizer steps since the trainer was created (1-based,
  * like the reference's `it`).  Batches: in order or shuffled by the trainer's own
  * generator; the last batch may be smaller (DataLoader, drop_last=False).
+ *
+ * Distributed (data-parallel over the P ranks of an MPI job, dist.h; a trainer made
+ * distributed in a single process trains as before).  Every rank holds the same
+ * data, trainer seed and network; a batch is the global batch of B rows, rank r
+ * computes rows floor(r B / P) .. floor((r + 1) B / P) (the last rank up to B).
+ * Parameters and BatchNorm statistics are broadcast from rank 0 when the trainer
+ * becomes distributed.  Each step:
+ *   - forward on the rank's rows; the CE gradient is scaled by n_r / B, so the
+ *     rank's share is its part of the gradient of the global batch's mean CE;
+ *   - one small MPI_Allreduce (doubles) of the CE sum, the hits and the blocks'
+ *     transport sums: CE, accuracy and the transport cost are the global batch's,
+ *     so lambda (both LAP rules) is the same on every rank;
+ *   - the transport cost is the global batch's in both forms: the mean form's
+ *     weight is scaled by n_r / B (its gradient is a sum over rows); the Frobenius
+ *     form's gradient w v / ||v_k|| uses the norm over the global batch (the
+ *     reduced sums of squares), not the rank's own;
+ *   - backward, then ONE MPI_Allreduce (sum) over the optimizer's flat gradient
+ *     storage (a call per parameter when the parameters are not gathered), then
+ *     the optimizer step, identical on every rank.
+ * Without BatchNorm this is single-process training on the same global batches,
+ * within float rounding (the order of the sums differs).  BatchNorm uses each
+ * rank's own batch statistics unless sync_bn (then the statistics of the global
+ * batch, two reductions per BatchNorm forward and one per backward).  A rank
+ * with no rows (B < P) contributes zeros; with sync_bn that is an error.
  */
 #ifndef LAP_TRAINER_H
 #define LAP_TRAINER_H
@@ -59,12 +83,19 @@ typedef struct lap_trainer {
     lap_tensor *batch_x, *grad_logits;
     int32_t *batch_y;
     int64_t batch_capacity;
+    int distributed, sync_bn;     /* lap_trainer_distribute */
+    double *reduce;               /* scratch for the per-step statistics reduction */
+    int reduce_capacity;
     int refcount;
 } lap_trainer;
 
 lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimizer *optimizer,
                              double lambda, double tau, int steps, uint32_t seed);
-/* One optimizer step on a batch x (N, ...) with labels y. */
+/* Makes t data-parallel over the ranks (see above): broadcasts the network's
+ * parameters and BatchNorm statistics from rank 0. */
+int lap_trainer_distribute(lap_trainer *t, int sync_bn);
+/* One optimizer step on a batch x (N, ...) with labels y (distributed: the global
+ * batch, the same on every rank; each takes its rows). */
 int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_stats *stats);
 /* One pass over d in batches of `batch`. */
 int lap_trainer_epoch(lap_trainer *t, const lap_dataset *d, int64_t batch, int shuffle,
@@ -72,8 +103,12 @@ int lap_trainer_epoch(lap_trainer *t, const lap_dataset *d, int64_t batch, int s
 lap_trainer *lap_trainer_retain(lap_trainer *t);
 void lap_trainer_release(lap_trainer *t);
 
-/* Eval-mode pass over d in chunks (the train/eval mode is restored afterwards). */
-int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, lap_eval_stats *stats);
+/* Eval-mode pass over d in chunks (the train/eval mode is restored afterwards).
+ * distributed: each rank evaluates its contiguous share of d (rows as a batch's
+ * above) with rank 0's BatchNorm running statistics (broadcast first, as
+ * PyTorch's DistributedDataParallel does), and the sums are reduced: every rank
+ * gets the whole set's numbers. */
+int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, int distributed, lap_eval_stats *stats);
 void lap_eval_stats_free(lap_eval_stats *stats);
 
 #endif

@@ -29,6 +29,17 @@
 -- instances done (cells say how many when they differ), and resume continues.
 -- inprocess = true runs the instances in the calling process instead (no workers).
 --
+-- Under mpirun -np N or srun (lap.mpi.size() = N > 1) the ranks are the workers
+-- instead of --jobs processes: rank 0 reads --resume's records, hands out the
+-- pending instances in the same fixed order, one to each rank that asks
+-- (lap.mpi.send/recv), appends each finished record to the JSONL (lap.append_line,
+-- so no shared file system is needed), shows progress and prints the tables;
+-- ranks 1 .. N-1 run the instances and exit when rank 0 has none left (or the
+-- --budget is spent); what their run functions print goes to stderr, as a --jobs
+-- worker's does.  Rank 0 only hands out (it sleeps while it waits), so N ranks
+-- run N - 1 instances at a time.  A rank that fails ends the job (MPI_Abort);
+-- the records written stay and --resume continues.
+--
 -- A record: the fields run returned (best_accuracy, epochs_metrics, ...) plus
 -- config, seed, wall_time (seconds) and lap_version.
 -- A cell of a table: mean of metric (default "best_accuracy") x scale (default 100)
@@ -355,6 +366,57 @@ local function worker_main(spec, s)
   os.exit(0)
 end
 
+-- The number of MPI ranks (1 outside mpirun/srun or without MPI).
+local function mpi_size()
+  local mpi = rawget(_G, "lap") and lap.mpi
+  return mpi and mpi.size() or 1
+end
+
+-- Ranks 1 .. N-1 of an MPI sweep: ask rank 0 for an instance (the first request
+-- is an empty message, the next ones carry the last record), run it, until rank 0
+-- says "stop"; then exit, as a --jobs worker does.
+local function mpi_worker_main(spec, s)
+  local tasks = all_tasks(spec, s)
+  print = function(...)   -- the run function's output goes to stderr, as a --jobs worker's
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    io.stderr:write(table.concat(parts, "\t"), "\n")
+  end
+  local message = ""
+  while true do
+    lap.mpi.send(message, 0)
+    local reply = lap.mpi.recv(0)
+    if reply == "stop" then break end
+    local task = assert(tasks[tonumber(reply)], "experiment.run: rank 0 sent an unknown instance " .. reply)
+    local record = run_task(spec, task)
+    -- The progress line, then the record (JSON has no raw newline).
+    message = describe(spec, record) .. "\n" .. json.encode(record)
+  end
+  io.stderr:flush()
+  os.exit(0)
+end
+
+-- Rank 0 of an MPI sweep: hands the pending instances, in order, to the ranks as
+-- they ask, appends the records they send back, and tells every rank to stop.
+local function run_dispatcher(s, pending, progress, deadline, size)
+  local next_task, stopped = 1, 0
+  while stopped < size - 1 do
+    local message, from = lap.mpi.recv()
+    if message ~= "" then
+      local line, record = message:match("^(.*)\n([^\n]*)$")
+      lap.append_line(s.results, record)
+      progress.update(line)
+    end
+    if next_task <= #pending and not out_of_time(deadline) then
+      lap.mpi.send(tostring(pending[next_task].index), from)
+      next_task = next_task + 1
+    else
+      lap.mpi.send("stop", from)
+      stopped = stopped + 1
+    end
+  end
+end
+
 -- Progress on stderr: one updating line on a terminal, plain lines otherwise.
 local function progress_printer(total, already, quiet)
   local terminal = is_terminal(2)
@@ -547,11 +609,14 @@ end
 
 -- Runs the sweep (see the top of this file); returns the summary
 -- {groups = {{name, rows, columns, cells[row][column] = {n, mean, low, high, sd, values}}},
---  records = the results file's records, done, total, seconds, results, csv}.
+--  records = the results file's records, done, total, seconds, results, csv,
+--  workers = "--jobs J" or "N MPI ranks"}.
 -- A worker (worker > 0) runs its share and exits.
 function M.run(spec)
   local s = settings(spec)
   if s.worker > 0 then worker_main(spec, s) end
+  local ranks = mpi_size()
+  if ranks > 1 and lap.mpi.rank() > 0 then mpi_worker_main(spec, s) end
   require("lap.report").mkdir(s.out)
   local tasks = all_tasks(spec, s)
   local done = {}
@@ -576,12 +641,17 @@ function M.run(spec)
   end
   local started = lap and lap.clock and lap.clock() or os.clock()
   if not spec.quiet then
-    io.stderr:write(string.format("%s: %d instances (%d configs x %d seeds), %d to run, %d jobs, results in %s\n",
-      s.name, #tasks, #spec.configs, s.instances, #pending, spec.inprocess and 1 or s.jobs, s.results))
+    local workers = ranks > 1 and string.format("%d MPI ranks (rank 0 hands out instances)", ranks)
+      or string.format("%d jobs", spec.inprocess and 1 or s.jobs)
+    io.stderr:write(string.format("%s: %d instances (%d configs x %d seeds), %d to run, %s, results in %s\n",
+      s.name, #tasks, #spec.configs, s.instances, #pending, workers, s.results))
   end
   local deadline = deadline_of(s)
-  if #pending > 0 then
-    run_parent(spec, s, pending, progress_printer(#tasks, #tasks - #pending, spec.quiet), deadline)
+  local progress = progress_printer(#tasks, #tasks - #pending, spec.quiet)
+  if ranks > 1 then
+    run_dispatcher(s, pending, progress, deadline, ranks)   -- also with nothing pending: the ranks wait
+  elseif #pending > 0 then
+    run_parent(spec, s, pending, progress, deadline)
   end
   local records = M.read_records(s.results)
   local summary = M.summarize(spec, records, s)
@@ -593,6 +663,8 @@ function M.run(spec)
   end
   summary.total = #tasks
   summary.records = records
+  summary.workers = ranks > 1 and string.format("%d MPI ranks", ranks)
+    or string.format("--jobs %d", spec.inprocess and 1 or s.jobs)
   if deadline and summary.done < #tasks and not spec.quiet then
     io.stderr:write(string.format("%s: the budget of %g minutes is spent: %d of %d instances done "
       .. "(the same command with --resume continues)\n", s.name, s.budget, summary.done, #tasks))

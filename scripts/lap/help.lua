@@ -350,10 +350,17 @@ doc("Optimizer.steps", "opt.steps", "The number of optimizer steps taken so far.
 doc("Optimizer.nparams", "opt.nparams", "The number of parameter tensors the optimizer is bound to (0 before bind).")
 
 area("train", "lap.train (trainers)")
-doc("train.Plain", "lap.train.Plain{net = net, optimizer = opt, seed = 0}",
+doc("train.Plain", "lap.train.Plain{net = net, optimizer = opt, seed = 0, distributed = false, sync_bn = false}",
   "A trainer minimizing the batch cross-entropy CE alone.",
   "net and optimizer are required (the optimizer is bound to net's trainable parameters); seed seeds " ..
-  "the trainer's own shuffling generator. Returns a Trainer (trainer:epoch, :step, :evaluate).")
+  "the trainer's own shuffling generator. Returns a Trainer (trainer:epoch, :step, :evaluate). " ..
+  "distributed = true (every trainer) trains data-parallel over the ranks of an MPI job (mpirun, srun): " ..
+  "batch is the global batch, rank r computes rows r*B/P .. (r+1)*B/P, the parameters are broadcast from " ..
+  "rank 0, the gradients summed (one allreduce over the optimizer's flat storage) with each rank's share " ..
+  "weighted by its rows, CE, lambda and the transport cost are the global batch's: without BatchNorm the " ..
+  "same training as one process on the same batches, within float rounding. BatchNorm uses each rank's " ..
+  "statistics unless sync_bn = true. Every rank must run the same script on the same data and seeds. " ..
+  "In one process distributed = true changes nothing.")
 doc("train.Regularized", "lap.train.Regularized{net = net, optimizer = opt, lambda = l, seed = 0}",
   "A trainer minimizing CE + lambda*C with C the ResNet's transport cost and lambda fixed (required).",
   "Returns a Trainer. Example: lap.train.Regularized{net = net, optimizer = lap.optim.Adam{lr = 0.01}, lambda = 0.1}.")
@@ -365,11 +372,13 @@ doc("train.LAP",
   "lambda += tau*CE(current batch). rule = \"cloud4\" (cloud4.py): loss lambda*CE + C; every steps " ..
   "steps, after the optimizer step, CE is recomputed on the same batch and lambda += tau*CE. " ..
   "lambda starts at lambda0; steps are counted from 1. Returns a Trainer.")
-doc("train.evaluate", "lap.train.evaluate(net, data [, {batch = 128}])",
+doc("train.evaluate", "lap.train.evaluate(net, data [, {batch = 128, distributed = false}])",
   "Evaluates net on a whole dataset in eval mode.",
   "Returns {accuracy, ce, loss (= ce), transport, energy, blocks, block_energy, count}: transport is the " ..
   "net's form over the whole set, blocks its per-block values, energy = sum_k mean_x ||v_k(x)||^2 " ..
-  "(the paper's C divided by the number of points), block_energy its per-block terms.")
+  "(the paper's C divided by the number of points), block_energy its per-block terms. " ..
+  "distributed = true (under mpirun, on every rank): each rank evaluates its share of the rows with rank 0's " ..
+  "BatchNorm running statistics (broadcast first) and the sums are reduced, so every rank gets the whole set's numbers.")
 
 area("Trainer", "Trainer (methods and fields)")
 doc("Trainer", "lap.Trainer",
@@ -384,9 +393,10 @@ doc("Trainer:epoch", "trainer:epoch(data [, {batch = 128, shuffle = true}])",
 doc("Trainer:step", "trainer:step(x, labels)",
   "One optimizer step on the batch x with 0-based labels (a table or tensor).",
   "Returns {loss, ce, transport, accuracy, lambda}.")
-doc("Trainer:evaluate", "trainer:evaluate(data [, {batch = 128}])",
+doc("Trainer:evaluate", "trainer:evaluate(data [, {batch = 128, distributed = trainer.distributed}])",
   "Evaluates the trainer's network on a dataset in eval mode; same as lap.train.evaluate(trainer.net, data).",
-  "Returns {accuracy, ce, loss, transport, energy, blocks, block_energy, count}.")
+  "Returns {accuracy, ce, loss, transport, energy, blocks, block_energy, count}. A distributed trainer " ..
+  "splits the set over the ranks and reduces the counts (see lap.train.evaluate).")
 doc("Trainer:save", "trainer:save(path)",
   "Writes a checkpoint from which training resumes exactly: the network (as net:save), the optimizer state " ..
   "(momentum buffers or Adam moments, step count, lr, epoch), lambda, the iteration counter and the " ..
@@ -402,6 +412,34 @@ doc("Trainer.iteration", "trainer.iteration", "The number of optimizer steps tak
 doc("Trainer.kind", "trainer.kind",
   "The trainer's kind: \"Plain\", \"Regularized\", \"LAP(main)\" or \"LAP(cloud4)\".")
 doc("Trainer.net", "trainer.net", "The network the trainer trains (the same module, not a copy).")
+doc("Trainer.distributed", "trainer.distributed",
+  "true when the trainer was made with distributed = true (data-parallel over the MPI ranks).")
+
+area("mpi", "lap.mpi (the processes of an MPI job: mpirun, srun)")
+doc("mpi.size", "lap.mpi.size()",
+  "The number of processes (ranks) of the job: N under mpirun -np N or srun, 1 otherwise or without MPI.",
+  "The first call under a launcher initializes MPI (MPI_Init_thread, FUNNELED); it is finalized at exit. " ..
+  "A plain laprun never initializes MPI. A build without MPI started by mpirun warns once and returns 1.")
+doc("mpi.rank", "lap.mpi.rank()",
+  "This process's rank, 0 to size() - 1 (0 outside mpirun).")
+doc("mpi.compiled", "lap.mpi.compiled()",
+  "true when this laprun was built with MPI (the Makefile found Open MPI's pkg-config ompi-c).")
+doc("mpi.barrier", "lap.mpi.barrier()",
+  "Waits until every rank has called it (nothing with one process).")
+doc("mpi.allreduce", "lap.mpi.allreduce(t [, \"sum\" | \"mean\"])",
+  "In place: t becomes the elementwise sum (or mean) of every rank's t; returns t.",
+  "Every rank must call it with a tensor of the same number of elements (a view works). One process: t unchanged.")
+doc("mpi.broadcast", "lap.mpi.broadcast(t, root)",
+  "In place: t becomes rank root's t on every rank; returns t.")
+doc("mpi.send", "lap.mpi.send(message, dest [, tag = 0])",
+  "Sends the string message (any bytes) to rank dest with a tag in [0, 32767].",
+  "Like MPI_Send it may wait until dest receives a large message: exchange in an order that cannot " ..
+  "deadlock (e.g. even ranks send first). With one process there is no other rank: an error.")
+doc("mpi.recv", "lap.mpi.recv([source [, tag]])",
+  "Waits for the next message from rank source (nil or -1: any rank) with tag (nil or -1: any); returns " ..
+  "the string and the sender's rank.",
+  "It waits by polling with short sleeps, so a rank waiting for work leaves its core to the others. " ..
+  "lap.experiment's sweeps under mpirun hand out instances and collect records with send and recv.")
 
 area("data", "lap.data (datasets)")
 doc("data.circles", "lap.data.circles{n = 100, factor = 0.8, noise = 0, seed = 0}",
