@@ -229,6 +229,7 @@ typedef struct batchnorm {
     float *inv_std;             /* per feature, of the last forward */
     float *mean_used;           /* per feature, of the last forward */
     int synced;                 /* the last train-mode forward used every rank's batch (sync_bn) */
+    int fuse_relu;              /* set by a Sequential for one forward: write relu(y) (the in-place ReLU after it) */
 } batchnorm;
 
 /* For (N, C, H, W) inputs x_hat is not kept per module but recomputed in the
@@ -331,15 +332,18 @@ static const bn_row_grad_fn bn_row_grad[BN_NARROW_MAX] = {bn_row_grad_1, bn_row_
 
 /* out, normalized: (N, C, S); in: (N, C, S); mean, inv_std: (C) given; weight, bias: (C) */
 LAP_KERNEL(batchnorm_apply, (float *out, float *normalized, const float *in, const float *mean,
-                            const float *inv_std, const float *weight, const float *bias, int64_t N,
+                            const float *inv_std, const float *weight, const float *bias, int relu, int64_t N,
                             int64_t C, int64_t S),
-           (out, normalized, in, mean, inv_std, weight, bias, N, C, S),
+           (out, normalized, in, mean, inv_std, weight, bias, relu, N, C, S),
 {
     if (S == 1 && C <= BN_NARROW_MAX) {
         float shift[BN_NARROW_MAX];
         for (int64_t c = 0; c < C; c++)
             shift[c] = -mean[c];
         bn_row_affine[C - 1](out, normalized, in, inv_std, shift, weight, bias, N);
+        if (relu)
+            for (int64_t i = 0; i < N * C; i++)
+                out[i] = out[i] > 0 ? out[i] : 0.0f;
         return;
     }
     PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
@@ -348,6 +352,14 @@ LAP_KERNEL(batchnorm_apply, (float *out, float *normalized, const float *in, con
             const float *x = in + (n * C + c) * S;
             float *xhat = normalized ? normalized + (n * C + c) * S : NULL, *y = out + (n * C + c) * S;
             float m = mean[c], k = inv_std[c], w = weight[c], b = bias[c];
+            if (!normalized && relu) {
+                /* relu(batchnorm(x)) in one pass: the same roundings as the two passes */
+                for (int64_t s = 0; s < S; s++) {
+                    float v = w * ((x[s] - m) * k) + b;
+                    y[s] = v > 0 ? v : 0.0f;
+                }
+                continue;
+            }
             if (!normalized) {
                 for (int64_t s = 0; s < S; s++)
                     y[s] = w * ((x[s] - m) * k) + b;
@@ -357,6 +369,9 @@ LAP_KERNEL(batchnorm_apply, (float *out, float *normalized, const float *in, con
                 xhat[s] = (x[s] - m) * k;
                 y[s] = w * xhat[s] + b;
             }
+            if (relu)
+                for (int64_t s = 0; s < S; s++)
+                    y[s] = y[s] > 0 ? y[s] : 0.0f;
         });
 })
 
@@ -662,7 +677,7 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
     }
     memcpy(bn->mean_used, mean, sizeof(float) * (size_t)C);
     batchnorm_apply(lap_data(m->output), S == 1 ? lap_data(bn->normalized) : NULL, lap_data(input), mean,
-                    bn->inv_std, lap_data(m->params[0]), lap_data(m->params[1]), N, C, S);
+                    bn->inv_std, lap_data(m->params[0]), lap_data(m->params[1]), bn->fuse_relu, N, C, S);
     return LAP_OK;
 }
 
@@ -922,6 +937,28 @@ static int recomputes_output(const lap_module *seq, int i)
     return out && out == seq->children[i + 1]->output && out->ndim >= 3 && lap_numel(out) >= PARALLEL_MIN;
 }
 
+/* A BatchNorm followed by an in-place ReLU computes relu(batchnorm(x)) in one pass
+ * (one read and one write of the activation less); the ReLU then only records it. */
+static int fuses_relu(const lap_module *seq, int i)
+{
+    return i + 1 < seq->nchildren && seq->children[i]->ops == &batchnorm_ops &&
+           seq->children[i + 1]->ops == &relu_ops && ((const activation *)seq->children[i + 1])->inplace;
+}
+
+/* What an in-place ReLU's forward leaves behind, when x already holds its output. */
+static void relu_adopt(lap_module *relu, lap_tensor *x)
+{
+    if (relu->input != x) {
+        lap_tensor_retain(x);
+        lap_tensor_release(relu->input);
+        relu->input = x;
+    }
+    if (relu->output != x) {
+        lap_tensor_release(relu->output);
+        relu->output = lap_tensor_retain(x);
+    }
+}
+
 /* Recomputes relu(batchnorm(input)) into the BatchNorm's (evicted) output. */
 static int batchnorm_relu_recompute(lap_module *m)
 {
@@ -932,8 +969,7 @@ static int batchnorm_relu_recompute(lap_module *m)
     int64_t N, C, S;
     bn_dims(m->input, &N, &C, &S);
     batchnorm_apply(lap_data(out), NULL, lap_data(m->input), bn->mean_used, bn->inv_std, lap_data(m->params[0]),
-                    lap_data(m->params[1]), N, C, S);
-    relu_inplace(lap_data(out), N * C * S);
+                    lap_data(m->params[1]), 1, N, C, S);
     return LAP_OK;
 }
 
@@ -942,10 +978,25 @@ static int sequential_fwd(lap_module *m, lap_tensor *input)
     if (m->nchildren == 0)
         return lap_error("Sequential: no modules");
     lap_tensor *x = input;
+    int inference = lap_inference_active();
     for (int i = 0; i < m->nchildren; i++) {
-        if (lap_module_forward(m->children[i], x) != LAP_OK)
+        lap_module *child = m->children[i];
+        int fused = fuses_relu(m, i);
+        if (fused)
+            ((batchnorm *)child)->fuse_relu = 1;
+        int status = lap_module_forward(child, x);
+        if (fused)
+            ((batchnorm *)child)->fuse_relu = 0;
+        if (status != LAP_OK)
             return lap_error_wrap("Sequential", NULL, i + 1);
-        x = m->children[i]->output;
+        if (inference && i > 0 && m->children[i - 1]->output != child->output && m->children[i - 1]->output != input)
+            lap_tensor_evict(m->children[i - 1]->output);   /* consumed; kept by nobody else */
+        x = child->output;
+        if (fused) {
+            /* The ReLU's output is already in x: it only takes it as input and output. */
+            i++;
+            relu_adopt(m->children[i], x);
+        }
         if (recomputes_output(m, i - 2))
             lap_tensor_evict(m->children[i - 2]->output);
     }

@@ -107,6 +107,21 @@ int lap_module_forward_eval(lap_module *m, lap_tensor *input)
     return status;
 }
 
+static _Thread_local int inference_depth;
+
+int lap_inference_active(void)
+{
+    return inference_depth > 0;
+}
+
+int lap_module_infer(lap_module *m, lap_tensor *input)
+{
+    inference_depth++;
+    int status = lap_module_forward_eval(m, input);
+    inference_depth--;
+    return status;
+}
+
 int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
 {
     char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];

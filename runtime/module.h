@@ -52,6 +52,14 @@ int lap_module_forward(lap_module *m, lap_tensor *input);
 int lap_module_backward(lap_module *m, const lap_tensor *grad_output);
 /* forward in eval mode (BatchNorm on running statistics), the mode restored after. */
 int lap_module_forward_eval(lap_module *m, lap_tensor *input);
+/* Inference: forward in eval mode that keeps nothing for a backward pass.  Containers
+ * free each intermediate output once the next module has consumed it (the storage
+ * goes to the tensor pool and serves the next output), and a ResNet adds each block's
+ * displacement into one running state instead of keeping every x_k.  Only m->output,
+ * and a ResNet's block costs, are valid afterwards; a backward, or a probe of the
+ * displacements, needs an ordinary forward first.  Used by evaluation (lap_evaluate). */
+int lap_module_infer(lap_module *m, lap_tensor *input);
+int lap_inference_active(void);   /* 1 inside lap_module_infer (this thread) */
 lap_module *lap_module_retain(lap_module *m);
 void lap_module_release(lap_module *m);                 /* NULL-safe */
 void lap_module_train(lap_module *m, int training);     /* recursive */

@@ -53,16 +53,22 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
     int64_t count = lap_numel(x);
     float h = (float)net->step;
     net->transport_cost = 0;
+    /* Inference keeps no x_k: x_1 .. x_K are summed into states[1] in place (the
+     * block has read x_k by then); not with relu_after, whose displacement needs both. */
+    int running_state = lap_inference_active() && !net->relu_after;
     for (int k = 0; k < net->nblocks; k++) {
         lap_tensor *state = net->states[k];
         lap_module *block = net->blocks[k];
+        int target = running_state && k > 0 ? 1 : k + 1;
+        if (running_state && k > 0)
+            state = net->states[1];
         if (lap_module_forward(block, state) != LAP_OK)
             return wrap_child_error(block, "block", k + 1);
         if (!lap_same_shape(block->output, state))
             return lap_error("ResNet.block[%d]: output of shape %s differs from its input of shape %s "
                              "(a residual block must keep the shape)",
                              k + 1, lap_shape_str(block->output, a, sizeof a), lap_shape_str(state, b, sizeof b));
-        if (lap_tensor_ensure_like(&net->states[k + 1], state) != LAP_OK)
+        if (lap_tensor_ensure_like(&net->states[target], state) != LAP_OK)
             return LAP_ERR;
         if (net->relu_after) {
             if (lap_tensor_ensure_like(&net->displacements[k], state) != LAP_OK)
@@ -74,7 +80,7 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
             net->displacements[k] = lap_tensor_retain(block->output);
         }
         const float *xk = lap_data(state), *v = lap_data(block->output);
-        float *next = lap_data(net->states[k + 1]), *d = lap_data(net->displacements[k]);
+        float *next = lap_data(net->states[target]), *d = lap_data(net->displacements[k]);
         if (net->relu_after) {
             if (lap_tensor_ensure_like(&net->sums[k], state) != LAP_OK)
                 return LAP_ERR;
@@ -89,10 +95,17 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
             for (int64_t i = 0; i < count; i++)
                 next[i] = xk[i] + h * v[i];);
         }
-        net->block_cost[k] = lap_transport_cost(&net->transport, d, count);
+        net->block_squares[k] = lap_sum_squares(d, count);
+        net->block_cost[k] = lap_transport_cost_of(&net->transport, net->block_squares[k], d, count);
         net->transport_cost += net->block_cost[k];
+        if (running_state)
+            lap_tensor_evict(block->output);   /* v_k: its cost is taken, nothing reads it again */
     }
-    lap_tensor *last = net->states[net->nblocks];
+    lap_tensor *last = net->states[running_state && net->nblocks > 1 ? 1 : net->nblocks];
+    if (running_state)
+        for (int k = 2; k <= net->nblocks; k++)
+            if (net->states[k])
+                lap_tensor_evict(net->states[k]);   /* left from a training forward */
     lap_tensor *out = last;
     if (net->classifier) {
         if (lap_module_forward(net->classifier, last) != LAP_OK)
@@ -179,6 +192,7 @@ static void resnet_destroy(lap_module *m)
     free(net->displacements);
     free(net->sums);
     free(net->block_cost);
+    free(net->block_squares);
     free(net->blocks);          /* the blocks themselves are children */
     lap_tensor_release(net->grad_state);
     lap_tensor_release(net->grad_branch);
@@ -222,8 +236,9 @@ lap_module *lap_resnet_new(lap_module *encoder, lap_module **blocks, int nblocks
     net->displacements = lap_calloc((size_t)nblocks + 1, sizeof *net->displacements);
     net->sums = lap_calloc((size_t)nblocks + 1, sizeof *net->sums);
     net->block_cost = lap_calloc((size_t)nblocks + 1, sizeof *net->block_cost);
+    net->block_squares = lap_calloc((size_t)nblocks + 1, sizeof *net->block_squares);
     net->blocks = lap_calloc((size_t)nblocks + 1, sizeof *net->blocks);
-    if (!net->states || !net->displacements || !net->sums || !net->block_cost || !net->blocks)
+    if (!net->states || !net->displacements || !net->sums || !net->block_cost || !net->block_squares || !net->blocks)
         goto fail;
     if (encoder) {
         if (lap_module_add_child(&net->base, encoder, "encoder") != LAP_OK)

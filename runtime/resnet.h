@@ -28,6 +28,7 @@ typedef struct lap_resnet {
     lap_tensor **displacements;  /* nblocks buffers */
     lap_tensor **sums;           /* relu_after: pre-activation x_k + h v_k */
     double *block_cost;          /* nblocks, from the last forward */
+    double *block_squares;       /* nblocks, sum of v_k^2 over the last forward's batch */
     double transport_cost;       /* sum of block_cost */
     lap_tensor *grad_state;      /* scratch for backward */
     lap_tensor *grad_branch;

@@ -437,7 +437,7 @@ int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, int distr
         int64_t count = end - start < batch ? end - start : batch;
         for (int64_t i = 0; i < count; i++)
             rows[i] = start + i;
-        if (lap_dataset_gather(d, rows, count, &x, labels) != LAP_OK || lap_module_forward(net, x) != LAP_OK)
+        if (lap_dataset_gather(d, rows, count, &x, labels) != LAP_OK || lap_module_infer(net, x) != LAP_OK)
             goto done;
         lap_tensor *logits = net->output;
         if (logits->ndim != 2) {
@@ -452,9 +452,8 @@ int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, int distr
         ce_total += ce * (double)count;
         correct_total += correct;
         for (int k = 0; k < nblocks; k++) {
-            const lap_tensor *v = resnet->displacements[k];
-            int64_t numel = lap_numel(v);
-            double squares = lap_sum_squares(lap_data(v), numel);
+            int64_t numel = lap_numel(resnet->states[0]);   /* a displacement has x_0's shape */
+            double squares = resnet->block_squares[k];
             stats->block_energy[k] += squares;
             /* Accumulate what makes the whole-set cost exact whatever the chunking. */
             stats->block_cost[k] += resnet->transport.form == LAP_TRANSPORT_FROBENIUS

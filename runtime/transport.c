@@ -22,6 +22,17 @@ double lap_transport_cost(const lap_transport *t, const float *displacement, int
     return total / (double)count;
 }
 
+double lap_transport_cost_of(const lap_transport *t, double squares, const float *displacement, int64_t count)
+{
+    if (count == 0)
+        return 0.0;
+    if (t->form == LAP_TRANSPORT_FROBENIUS)
+        return sqrt(squares);
+    if (t->p == 2.0)
+        return squares / (double)count;
+    return lap_transport_cost(t, displacement, count);
+}
+
 void lap_transport_grad(float *grad, const lap_transport *t, const float *displacement, int64_t count,
                         double cost, double weight)
 {

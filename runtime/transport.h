@@ -19,6 +19,9 @@ typedef struct lap_transport {
 
 /* C_k of one displacement v: (count floats). */
 double lap_transport_cost(const lap_transport *t, const float *displacement, int64_t count);
+/* The same, given squares = sum of displacement^2 (the Frobenius and p = 2 forms
+ * need nothing else; other p read the displacement). */
+double lap_transport_cost_of(const lap_transport *t, double squares, const float *displacement, int64_t count);
 /* grad += weight * dC_k/dv.  cost is the value lap_transport_cost returned for v. */
 void lap_transport_grad(float *grad, const lap_transport *t, const float *displacement,
                         int64_t count, double cost, double weight);

@@ -53,12 +53,13 @@
 #endif
 
 /* Samples per chunk: as many as keep the transformed input and output of a chunk,
- * 16 (Cp + Kp) T floats, within half of one core's L2 (1 MB here).  Measured on one
- * core: the 100-channel 16x16 blocks (1 sample per chunk up to 256K floats) run 20%
- * slower with 2 samples; the 32-channel 14x14 blocks are flat within noise from 1
- * to 5 samples (128K: 2), and smaller chunks share out better over the threads. */
+ * 16 (Cp + Kp) T floats, within half of one core's L2 (512 KB on an AMD EPYC Zen 3,
+ * 1-2 MB on recent Xeons).  Measured on one core: the 100-channel 16x16 blocks (1
+ * sample per chunk up to 256K floats) run 20% slower with 2 samples; the 32-channel
+ * 14x14 blocks are flat within noise from 1 to 5 samples (64K: 1), and smaller
+ * chunks share out better over the threads. */
 #ifndef CHUNK_FLOATS
-#define CHUNK_FLOATS (128 * 1024)
+#define CHUNK_FLOATS (64 * 1024)
 #endif
 
 /* Tiles in a row, at most; wider images go through im2col. */
@@ -75,12 +76,15 @@ static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
 /* ---- transforms (kernels: outputs first, sizes last) ---- */
 
-/* u: (16, C, K) the transformed kernels (G g G^T) of w: (K, C, 3, 3), transposed
- * (the products take U^T, and OpenBLAS is faster on non-transposed operands).
+/* u: (16, C, ld) the transformed kernels (G g G^T) of w: (K, C, 3, 3), transposed
+ * (the products take U^T as a row-major C x K operand); ld = K rounded up to 8, the
+ * padding columns zero, so that the tile products (tile_products) run whole vectors.
  * flip: use instead the kernel of the input-gradient convolution, w'[c][k] = w[k][c]
- * rotated by 180 degrees, and store u as (16, K, C). */
+ * rotated by 180 degrees, and store u as (16, K, ld), ld = C rounded up to 8. */
 static void transform_weights(float *u, const float *w, int flip, int64_t K, int64_t C)
 {
+    int64_t rows = flip ? K : C, ld = round8(flip ? C : K), stride = rows * ld;
+    memset(u, 0, (size_t)(16 * stride) * sizeof *u);
     for (int64_t k = 0; k < K; k++)
         for (int64_t c = 0; c < C; c++) {
             const float *src = w + (k * C + c) * 9;
@@ -94,7 +98,7 @@ static void transform_weights(float *u, const float *w, int flip, int64_t K, int
                 t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
                 t[3][j] = g[2][j];
             }
-            int64_t index = flip ? k * C + c : c * K + k, stride = K * C;
+            int64_t index = flip ? k * ld + c : c * ld + k;
             for (int i = 0; i < 4; i++) {
                 float *row = u + (int64_t)(i * 4) * stride + index;
                 row[0] = t[i][0];
@@ -334,6 +338,66 @@ LAP_KERNEL_INLINE(transform_output_grad, (float *dm, float *plane, const float *
                                          int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw),
                   (dm, plane, dy, nb, K, kp, H, W, th, tw))
 
+/* ---- the tile products ---- */
+
+/* m: (T, kp) = v: (T, cp) u: (CIN, kp), for one position xi of the transformed tile;
+ * cp, kp multiples of 8, v's columns CIN .. cp - 1 ignored, u's padding columns zero.
+ * With CIN and COUT a few dozen, OpenBLAS spent as long zeroing m (beta = 0) and
+ * packing the operands as multiplying; here 6 rows of m and 16 of its columns stay in
+ * 12 vector registers while c runs over CIN, u's rows (kp floats) coming from L1.
+ * Multiply-adds are contracted (fused on the AVX2 and AVX-512 paths): results differ
+ * from the baseline path in the last bits (tests/test_kernel_paths.lua). */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
+INLINE void tile_products_body(float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
+                               int64_t kp)
+{
+    int64_t t = 0;
+    for (; t + 6 <= T; t += 6) {
+        const float *v0 = v + t * cp;
+        float *m0 = m + t * kp;
+        int64_t k = 0;
+        for (; k + 16 <= kp; k += 16) {
+            v8 a[6][2] = {{{0}}};
+            for (int64_t c = 0; c < CIN; c++) {
+                v8 b0 = load8(u + c * kp + k), b1 = load8(u + c * kp + k + 8);
+                for (int r = 0; r < 6; r++) {
+                    float x = v0[r * cp + c];
+                    a[r][0] += x * b0;
+                    a[r][1] += x * b1;
+                }
+            }
+            for (int r = 0; r < 6; r++) {
+                store8(m0 + r * kp + k, a[r][0]);
+                store8(m0 + r * kp + k + 8, a[r][1]);
+            }
+        }
+        for (; k < kp; k += 8) {
+            v8 a[6] = {{0}};
+            for (int64_t c = 0; c < CIN; c++) {
+                v8 b = load8(u + c * kp + k);
+                for (int r = 0; r < 6; r++)
+                    a[r] += v0[r * cp + c] * b;
+            }
+            for (int r = 0; r < 6; r++)
+                store8(m0 + r * kp + k, a[r]);
+        }
+    }
+    for (; t < T; t++) {
+        const float *v0 = v + t * cp;
+        for (int64_t k = 0; k < kp; k += 8) {
+            v8 a = {0};
+            for (int64_t c = 0; c < CIN; c++)
+                a += v0[c] * load8(u + c * kp + k);
+            store8(m + t * kp + k, a);
+        }
+    }
+}
+LAP_KERNEL_INLINE(tile_products, (float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
+                                  int64_t kp),
+                  (m, v, u, T, CIN, cp, kp))
+#pragma GCC pop_options
+
 /* ---- drivers ---- */
 
 typedef struct plan {
@@ -377,16 +441,8 @@ static float *scratch_floats(lap_tensor **scratch, int64_t count)
     return data + ((16 - ((uintptr_t)data / sizeof(float)) % 16) % 16);
 }
 
-/* Zero the columns n .. ld - 1 of the rows x ld matrix a (padding lanes sgemm does not write). */
-static void zero_padding(float *a, int64_t rows, int64_t n, int64_t ld)
-{
-    if (n < ld)
-        for (int64_t r = 0; r < rows; r++)
-            memset(a + r * ld + n, 0, (size_t)(ld - n) * sizeof *a);
-}
-
-/* y: (N, COUT, H, W) = the convolution of x: (N, CIN, H, W) with transformed kernels u: (16, CIN, COUT)
- * (U^T). */
+/* y: (N, COUT, H, W) = the convolution of x: (N, CIN, H, W) with transformed kernels u: (16, CIN, kp)
+ * (U^T, padded: transform_weights). */
 static int winograd_conv(float *y, const float *x, const float *u, float *buffer, const plan *p, int nthreads,
                          int64_t N, int64_t CIN, int64_t COUT, int64_t H, int64_t W)
 {
@@ -397,16 +453,11 @@ static int winograd_conv(float *y, const float *x, const float *u, float *buffer
         float *v = buffer + p->per_thread * tid, *m = v + p->v_size, *in_plane = m + p->m_size,
               *out_plane = in_plane + p->in_plane;
         memset(in_plane, 0, (size_t)p->in_plane * sizeof *in_plane);
-        zero_padding(m, 16 * p->nb * p->per_sample, COUT, p->kp);
         for (int64_t chunk; (chunk = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < p->chunks;) {
             int64_t n0 = chunk * p->nb, nb = N - n0 < p->nb ? N - n0 : p->nb, T = nb * p->per_sample;
             transform_input(v, in_plane, x + n0 * CIN * H * W, nb, CIN, p->cp, H, W, p->th, p->tw);
-            if (T < p->nb * p->per_sample)   /* the last chunk's matrices are shorter: other padding columns */
-                zero_padding(m, 16 * T, COUT, p->kp);
             for (int xi = 0; xi < 16; xi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)COUT, (int)CIN, 1.0f,
-                            v + xi * T * p->cp, (int)p->cp, u + xi * CIN * COUT, (int)COUT, 0.0f,
-                            m + xi * T * p->kp, (int)p->kp);
+                tile_products(m + xi * T * p->kp, v + xi * T * p->cp, u + xi * CIN * p->kp, T, CIN, p->cp, p->kp);
             transform_output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
         }
     }
@@ -417,7 +468,7 @@ int lap_winograd_forward(float *y, const float *x, const float *w, const lap_con
 {
     int nthreads = lap_conv_threads();
     plan p = make_plan(g->N, g->C, g->K, g->H, g->W);
-    int64_t u_size = round16(16 * g->K * g->C);
+    int64_t u_size = round16(16 * g->C * p.kp);
     float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
@@ -430,7 +481,7 @@ int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const
 {
     int nthreads = lap_conv_threads();
     plan p = make_plan(g->N, g->K, g->C, g->H, g->W);
-    int64_t u_size = round16(16 * g->K * g->C);
+    int64_t u_size = round16(16 * g->K * p.kp);
     float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
