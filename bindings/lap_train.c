@@ -148,7 +148,7 @@ static int push_evaluation(lua_State *L, lap_module *net, lap_dataset *d, int op
 {
     static const char *const options[] = {"batch", "distributed", NULL};
     lapL_checkoptions(L, options_idx, "evaluate", options);
-    lua_Integer batch = lapL_optinteger(L, options_idx, "batch", 128, "evaluate");
+    lua_Integer batch = lapL_optinteger(L, options_idx, "batch", LAP_EVAL_BATCH, "evaluate");
     distributed = lapL_optboolean(L, options_idx, "distributed", distributed, "evaluate");
     lap_eval_stats stats;
     if (lap_evaluate(net, d, batch, distributed, &stats) != LAP_OK)

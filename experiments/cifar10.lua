@@ -75,7 +75,7 @@ for _, name in ipairs(methods) do
   for epoch = 1, args.epochs do
     local data = args.augment and train:augment { crop = 4, flip = true, seed = args.seed * 100003 + epoch } or train
     local stats = trainer:epoch(data, { batch = args.batch, shuffle = true })
-    evaluation = trainer:evaluate(test, { batch = args.batch })
+    evaluation = trainer:evaluate(test)
     if evaluation.accuracy > best then best, best_epoch = evaluation.accuracy, epoch end
     history[#history + 1] = { name, epoch, stats.loss, stats.ce, stats.accuracy, evaluation.accuracy,
       evaluation.transport, trainer.lambda, optimizer.lr }

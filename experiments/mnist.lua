@@ -79,7 +79,7 @@ for _, method in ipairs(methods) do
   local evaluation
   for epoch = 1, args.epochs do
     local stats = trainer:epoch(train, { batch = args.batch, shuffle = true })
-    evaluation = trainer:evaluate(test, { batch = args.batch })
+    evaluation = trainer:evaluate(test)
     if evaluation.accuracy > best then best, best_epoch = evaluation.accuracy, epoch end
     history[#history + 1] = { method.name, epoch, stats.loss, stats.ce, stats.accuracy, evaluation.accuracy,
       evaluation.transport, trainer.lambda }

@@ -407,7 +407,7 @@ int lap_evaluate(lap_module *net, const lap_dataset *d, int64_t chunk, int distr
     if (d->n == 0)
         return lap_error("evaluate: empty dataset");
     if (chunk < 1)
-        chunk = d->n;
+        chunk = LAP_EVAL_BATCH;
     distributed = distributed && lap_dist_size() > 1;
     /* This rank's rows: all of them, or its contiguous share. */
     int64_t first = 0, end = d->n;

@@ -372,8 +372,9 @@ doc("train.LAP",
   "lambda += tau*CE(current batch). rule = \"cloud4\" (cloud4.py): loss lambda*CE + C; every steps " ..
   "steps, after the optimizer step, CE is recomputed on the same batch and lambda += tau*CE. " ..
   "lambda starts at lambda0; steps are counted from 1. Returns a Trainer.")
-doc("train.evaluate", "lap.train.evaluate(net, data [, {batch = 128, distributed = false}])",
-  "Evaluates net on a whole dataset in eval mode.",
+doc("train.evaluate", "lap.train.evaluate(net, data [, {batch = 1000, distributed = false}])",
+  "Evaluates net on a whole dataset in eval mode, by inference: nothing is kept for a backward pass (each " ..
+  "intermediate output is freed once used), so the default batch of 1000 is chosen for throughput, not memory.",
   "Returns {accuracy, ce, loss (= ce), transport, energy, blocks, block_energy, count}: transport is the " ..
   "net's form over the whole set, blocks its per-block values, energy = sum_k mean_x ||v_k(x)||^2 " ..
   "(the paper's C divided by the number of points), block_energy its per-block terms. " ..
@@ -393,7 +394,7 @@ doc("Trainer:epoch", "trainer:epoch(data [, {batch = 128, shuffle = true}])",
 doc("Trainer:step", "trainer:step(x, labels)",
   "One optimizer step on the batch x with 0-based labels (a table or tensor).",
   "Returns {loss, ce, transport, accuracy, lambda}.")
-doc("Trainer:evaluate", "trainer:evaluate(data [, {batch = 128, distributed = trainer.distributed}])",
+doc("Trainer:evaluate", "trainer:evaluate(data [, {batch = 1000, distributed = trainer.distributed}])",
   "Evaluates the trainer's network on a dataset in eval mode; same as lap.train.evaluate(trainer.net, data).",
   "Returns {accuracy, ce, loss, transport, energy, blocks, block_energy, count}. A distributed trainer " ..
   "splits the set over the ranks and reduces the counts (see lap.train.evaluate).")

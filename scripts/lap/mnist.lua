@@ -41,7 +41,7 @@ function M.train(config, seed)
   local best, metrics = 0, {}
   for epoch = 1, c.epochs do
     local stats = trainer:epoch(train, { batch = c.batch, shuffle = true })
-    local evaluation = trainer:evaluate(test, { batch = c.batch })
+    local evaluation = trainer:evaluate(test)
     best = math.max(best, evaluation.accuracy)
     metrics[epoch] = { train_loss = stats.loss, test_accuracy = evaluation.accuracy,
       test_transport = evaluation.transport, lambda = trainer.lambda }
