@@ -143,8 +143,16 @@ void lap_module_train(lap_module *m, int training)
         lap_module_train(m->children[i], training);
 }
 
+static uint64_t freeze_generation = 1;
+
+uint64_t lap_module_freeze_generation(void)
+{
+    return __atomic_load_n(&freeze_generation, __ATOMIC_RELAXED);
+}
+
 void lap_module_freeze(lap_module *m, int frozen)
 {
+    __atomic_fetch_add(&freeze_generation, 1, __ATOMIC_RELAXED);
     m->frozen = frozen;
     for (int i = 0; i < m->nchildren; i++)
         lap_module_freeze(m->children[i], frozen);

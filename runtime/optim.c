@@ -141,6 +141,31 @@ lap_tensor *lap_optimizer_flat_grads(lap_optimizer *o)
     return flat(o) ? o->flat_grads : NULL;
 }
 
+void lap_optimizer_zero_net_grads(lap_optimizer *o, lap_module *net)
+{
+    uint64_t freeze = lap_module_freeze_generation(), layout = lap_tensor_layout_generation();
+    if (o->covered_net != net || o->covered_freeze != freeze || o->covered_layout != layout) {
+        o->covered_net = net;
+        o->covered_freeze = freeze;
+        o->covered_layout = layout;
+        o->covers = 0;
+        int n = lap_module_parameters(net, 1, NULL, NULL, 0);
+        lap_tensor **grads = n == o->nparams && n > 0 ? lap_malloc(sizeof *grads * (size_t)n) : NULL;
+        if (grads) {
+            lap_module_parameters(net, 1, NULL, grads, n);
+            o->covers = memcmp(grads, o->grads, sizeof *grads * (size_t)n) == 0;
+            free(grads);
+        }
+        lap_module_zero_grad(net);   /* this once everything, frozen gradients included */
+        return;
+    }
+    if (o->covers && flat(o)) {
+        lap_fill(lap_data(o->flat_grads), 0.0f, lap_numel(o->flat_grads));
+        return;
+    }
+    lap_module_zero_grad(net);
+}
+
 void lap_optimizer_zero_grad(lap_optimizer *o)
 {
     for (int i = 0; i < o->nparams; i++)

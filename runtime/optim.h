@@ -39,6 +39,9 @@ typedef struct lap_optimizer {
     lap_tensor *flat_params, *flat_grads, *flat_state1, *flat_state2;
     uint64_t checked_generation;    /* lap_tensor_layout_generation when last checked */
     int checked_flat;               /* whether the lists were still gathered then */
+    const void *covered_net;        /* lap_optimizer_zero_net_grads: the net last checked, */
+    uint64_t covered_freeze, covered_layout;   /* ... the generations then, */
+    int covers;                     /* ... and whether grads were exactly its trainable gradients */
     int refcount;
 } lap_optimizer;
 
@@ -48,6 +51,12 @@ lap_optimizer *lap_optimizer_new(const lap_optim_config *config);
 /* Collects the trainable parameters of m (frozen ones are skipped). Resets state. */
 int lap_optimizer_bind(lap_optimizer *o, lap_module *m);
 void lap_optimizer_zero_grad(lap_optimizer *o);
+/* Zeroes net's gradients in one fill of the gathered gradient storage when that holds
+ * exactly net's trainable gradients (frozen ones receive none), which a deep network
+ * of tiny layers otherwise zeroes tensor by tensor (8 % of a 100-block 2-D step);
+ * otherwise, or after a freeze or layout change, falls back to lap_module_zero_grad. */
+struct lap_module;
+void lap_optimizer_zero_net_grads(lap_optimizer *o, struct lap_module *net);
 int lap_optimizer_step(lap_optimizer *o);
 /* The gradients gathered in one storage (a 1-D view), or NULL when they are not
  * (any more): a distributed trainer reduces them in one call. */

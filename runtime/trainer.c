@@ -192,7 +192,7 @@ static int train_step(lap_trainer *t, lap_tensor *x, const int32_t *y, int64_t c
         break;
     }
     double transport = resnet ? resnet->transport_cost : 0.0;
-    lap_module_zero_grad(t->net);
+    lap_optimizer_zero_net_grads(t->optimizer, t->net);
     if (count > 0) {
         if (ce_weight != 1.0)
             lap_scale(lap_data(t->grad_logits), (float)ce_weight, lap_numel(t->grad_logits));
