@@ -453,6 +453,8 @@ static void probe_forward(lua_State *L, lap_resnet *net, int idx, const char *wh
     if (lua_isnoneornil(L, idx)) {
         if (!net->base.output)
             luaL_error(L, "ResNet.%s: no forward pass yet; give an input tensor", what);
+        if (lap_resnet_check_state(net, what) != LAP_OK)
+            lapL_runtime_error(L);
         return;
     }
     lap_tensor *x = lapL_checktensor(L, idx);

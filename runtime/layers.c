@@ -840,7 +840,8 @@ static int batchnorm_relu_recompute(lap_module *m)
 {
     batchnorm *bn = (batchnorm *)m;
     lap_tensor *out = m->output;
-    if (lap_tensor_ensure(&out, out->ndim, out->shape) != LAP_OK)
+    if (lap_module_check_forward(m, "recomputation") != LAP_OK ||
+        lap_tensor_ensure(&out, out->ndim, out->shape) != LAP_OK)
         return LAP_ERR;
     int64_t N, C, S;
     bn_dims(m->input, &N, &C, &S);

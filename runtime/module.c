@@ -84,18 +84,59 @@ void lap_module_release(lap_module *m)
     free(m);
 }
 
+static void record_shape(int *ndim, int64_t *shape, const lap_tensor *t)
+{
+    *ndim = t->ndim;
+    for (int d = 0; d < LAP_MAX_DIMS; d++)
+        shape[d] = d < t->ndim ? t->shape[d] : 0;
+}
+
+static int has_shape(const lap_tensor *t, int ndim, const int64_t *shape)
+{
+    if (t->ndim != ndim)
+        return 0;
+    for (int d = 0; d < ndim; d++)
+        if (t->shape[d] != shape[d])
+            return 0;
+    return 1;
+}
+
+static char *recorded_str(int ndim, const int64_t *shape, char *buf, size_t size)
+{
+    lap_tensor view = {.ndim = ndim};
+    for (int d = 0; d < ndim; d++)
+        view.shape[d] = shape[d];
+    return lap_shape_str(&view, buf, size);
+}
+
 int lap_module_forward(lap_module *m, lap_tensor *input)
 {
     if (!input)
         return lap_error("%s: forward needs an input tensor", m->ops->type);
     if (lap_tensor_is_evicted(input))
         return lap_error("%s: forward of a tensor that was not kept after the forward pass", m->ops->type);
-    if (m->input != input) {   /* in a steady loop it is the same tensor as last time */
-        lap_tensor_retain(input);
-        lap_tensor_release(m->input);
-        m->input = input;
+    /* The previous input stays referenced until the call has succeeded, so that a
+     * failed call leaves the module as it was. */
+    lap_tensor *previous = m->input;
+    if (previous != input)   /* in a steady loop it is the same tensor as last time */
+        m->input = lap_tensor_retain(input);
+    if (m->ops->forward(m, input) != LAP_OK) {
+        if (previous != input) {
+            lap_tensor_release(m->input);
+            m->input = previous;
+        }
+        /* A container's children that ran before the failing one hold the new
+         * batch; its own backward would mix the two. */
+        if (m->nchildren > 0)
+            m->forward_ok = 0;
+        return LAP_ERR;
     }
-    return m->ops->forward(m, input);
+    if (previous != input)
+        lap_tensor_release(previous);
+    record_shape(&m->forward_in_ndim, m->forward_in_shape, input);
+    record_shape(&m->forward_out_ndim, m->forward_out_shape, m->output);
+    m->forward_ok = 1;
+    return LAP_OK;
 }
 
 int lap_module_forward_eval(lap_module *m, lap_tensor *input)
@@ -107,11 +148,33 @@ int lap_module_forward_eval(lap_module *m, lap_tensor *input)
     return status;
 }
 
-int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
+int lap_module_check_forward(const lap_module *m, const char *what)
 {
     char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];
     if (!m->input || !m->output)
-        return lap_error("%s: backward called before forward", m->ops->type);
+        return lap_error("%s: %s called before forward", m->ops->type, what);
+    if (!m->forward_ok)
+        return lap_error("%s: %s after a failed forward (call forward again)", m->ops->type, what);
+    if (!has_shape(m->input, m->forward_in_ndim, m->forward_in_shape))
+        return lap_error("%s: %s needs the input of the last forward, of shape %s, which has since become %s "
+                         "(the module that produced it ran again; call forward again)",
+                         m->ops->type, what, recorded_str(m->forward_in_ndim, m->forward_in_shape, a, sizeof a),
+                         lap_shape_str(m->input, b, sizeof b));
+    if (!has_shape(m->output, m->forward_out_ndim, m->forward_out_shape))
+        return lap_error("%s: %s needs the output of the last forward, of shape %s, which has since become %s "
+                         "(call forward again)",
+                         m->ops->type, what, recorded_str(m->forward_out_ndim, m->forward_out_shape, a, sizeof a),
+                         lap_shape_str(m->output, b, sizeof b));
+    return LAP_OK;
+}
+
+int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
+{
+    char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];
+    if (!grad_output)
+        return lap_error("%s: backward needs a gradient tensor", m->ops->type);
+    if (lap_module_check_forward(m, "backward") != LAP_OK)
+        return LAP_ERR;
     if (lap_tensor_is_evicted(m->input))
         return lap_error("%s: backward called on its own, but its input inside the container was not kept "
                          "(the container recomputes it in its own backward)", m->ops->type);
