@@ -41,8 +41,65 @@ int lap_module_add_param(lap_module *m, const char *name, lap_tensor *value)
     return LAP_OK;
 }
 
+/* Depth first over the modules below m, each visited once (a network may share a
+ * module in several places, and a walk without memory would be exponential in the
+ * depth of such sharing).  Returns 1 if found, 0 if not, -1 out of memory. */
+typedef struct module_set {
+    const lap_module **items;
+    size_t count, capacity;
+} module_set;
+
+static int set_insert(module_set *set, const lap_module *m)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (set->items[i] == m)
+            return 0;
+    if (set->count == set->capacity) {
+        size_t capacity = set->capacity ? 2 * set->capacity : 16;
+        const lap_module **items = realloc(set->items, capacity * sizeof *items);
+        if (!items)
+            return -1;
+        set->items = items;
+        set->capacity = capacity;
+    }
+    set->items[set->count++] = m;
+    return 1;
+}
+
+static int search(const lap_module *m, const lap_module *inner, module_set *seen)
+{
+    if (m == inner)
+        return 1;
+    int fresh = set_insert(seen, m);
+    if (fresh <= 0)
+        return fresh;   /* already searched, or out of memory */
+    for (int i = 0; i < m->nchildren; i++) {
+        int found = search(m->children[i], inner, seen);
+        if (found != 0)
+            return found;
+    }
+    return 0;
+}
+
+int lap_module_contains(const lap_module *m, const lap_module *inner)
+{
+    module_set seen = {0};
+    int found = search(m, inner, &seen);
+    free(seen.items);
+    return found;
+}
+
 int lap_module_add_child(lap_module *m, lap_module *child, const char *label)
 {
+    if (!child)
+        return lap_error("%s: missing child module", m->ops->type);
+    int cycle = lap_module_contains(child, m);
+    if (cycle < 0)
+        return lap_error("out of memory");
+    if (cycle && child == m)
+        return lap_error("%s: cannot contain itself", m->ops->type);
+    if (cycle)
+        return lap_error("%s: cannot contain a %s that contains it", m->ops->type, child->ops->type);
     lap_module **children = realloc(m->children, (size_t)(m->nchildren + 1) * sizeof *children);
     if (!children)
         return lap_error("out of memory");

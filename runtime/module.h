@@ -91,8 +91,11 @@ int lap_module_visit(lap_module *m, lap_module_visitor visit, void *context);
 void lap_module_init(lap_module *m, const lap_module_ops *ops);
 /* Registers a parameter (takes ownership of value; allocates its zeroed gradient). */
 int lap_module_add_param(lap_module *m, const char *name, lap_tensor *value);
-/* Adds a child (retains it). */
+/* Adds a child (retains it).  Refuses a child that is m or contains m: a module
+ * inside itself would make every walk of the network recurse without end. */
 int lap_module_add_child(lap_module *m, lap_module *child, const char *label);
+/* 1 if `inner` is m or one of its descendants. */
+int lap_module_contains(const lap_module *m, const lap_module *inner);
 int lap_module_is(const lap_module *m, const char *type);
 
 /* ---- layers (layers.c) ---- */
