@@ -25,7 +25,7 @@ LUA_LIBS   := $(shell pkg-config --libs lua5.4)
 endif
 
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -fno-math-errno -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp $(PKG_CFLAGS) $(SANITIZE)
+CFLAGS  += -std=c11 -fno-math-errno -D_GNU_SOURCE -Wall -Wextra -Wvla -Wno-unused-parameter -fPIC -fopenmp $(PKG_CFLAGS) $(SANITIZE)
 LDFLAGS += -fopenmp $(SANITIZE)
 LIBS    := $(PKG_LIBS) -lm
 

@@ -538,7 +538,7 @@ static int resnet_line_shape(lua_State *L)
 {
     lap_resnet *net = check_resnet(L, 1, "line_shape");
     probe_forward(L, net, 2, "line_shape");
-    const float *states[net->nblocks + 1];
+    const float **states = lua_newuserdatauv(L, sizeof *states * ((size_t)net->nblocks + 1), 0);
     for (int k = 0; k <= net->nblocks; k++)
         states[k] = lap_data(net->states[k]);
     double score;

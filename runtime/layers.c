@@ -225,6 +225,9 @@ typedef struct batchnorm {
     lap_tensor *normalized;     /* x_hat, shape of the input; (N, C) inputs only */
     float *inv_std;             /* per feature, of the last forward */
     float *mean_used;           /* per feature, of the last forward */
+    double *work;               /* 2 per feature: forward's and backward's sums (never on the stack: a
+                                   stack array sized by the features overflows for large ones) */
+    float *work_float;          /* 3 per feature: backward's per-feature factors */
 } batchnorm;
 
 /* For (N, C, H, W) inputs x_hat is not kept per module but recomputed in the
@@ -496,10 +499,10 @@ static void batchnorm_statistics(double *mean, double *var, const float *in, int
  * weight, inv_std: (C).  batch_stats: the forward used batch statistics (train mode). */
 static void batchnorm_backward(float *din, float *dweight, float *dbias, const float *dout,
                                const float *normalized, const float *weight, const float *inv_std,
-                               int batch_stats, int64_t N, int64_t C, int64_t S)
+                               int batch_stats, int64_t N, int64_t C, int64_t S, double *work, float *work_float)
 {
     double count = (double)(N * S);
-    double sum_dy[C], sum_dy_xhat[C];
+    double *sum_dy = work, *sum_dy_xhat = work + C;
     if (S == 1 && C <= BN_NARROW_MAX)
         bn_row_sums[C - 1](sum_dy, sum_dy_xhat, dout, normalized, 0.0, N);
     int narrow = S == 1 && C <= BN_NARROW_MAX;
@@ -516,7 +519,7 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
             }
         }
     });
-    float scale[C], mean_dy[C], mean_dy_xhat[C];
+    float *scale = work_float, *mean_dy = work_float + C, *mean_dy_xhat = work_float + 2 * C;
     for (int64_t c = 0; c < C; c++) {
         if (dweight)
             dweight[c] += (float)sum_dy_xhat[c];
@@ -557,9 +560,9 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
     if (lap_tensor_ensure_like(&m->output, input) != LAP_OK ||
         (S == 1 && lap_tensor_ensure_like(&bn->normalized, input) != LAP_OK))
         return LAP_ERR;
-    float mean[C], *running_mean = lap_data(bn->running_mean), *running_var = lap_data(bn->running_var);
+    float *mean = bn->mean_used, *running_mean = lap_data(bn->running_mean), *running_var = lap_data(bn->running_var);
     if (m->training) {
-        double batch_mean[C], batch_var[C];
+        double *batch_mean = bn->work, *batch_var = bn->work + C;
         batchnorm_statistics(batch_mean, batch_var, lap_data(input), N, C, S);
         double count = (double)(N * S);
         for (int64_t c = 0; c < C; c++) {
@@ -575,7 +578,6 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
             bn->inv_std[c] = (float)(1.0 / sqrt((double)running_var[c] + bn->eps));
         }
     }
-    memcpy(bn->mean_used, mean, sizeof(float) * (size_t)C);
     batchnorm_apply(lap_data(m->output), S == 1 ? lap_data(bn->normalized) : NULL, lap_data(input), mean,
                     bn->inv_std, lap_data(m->params[0]), lap_data(m->params[1]), N, C, S);
     return LAP_OK;
@@ -608,7 +610,7 @@ static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
     }
     batchnorm_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
                        learn ? lap_data(m->grads[1]) : NULL, lap_data(grad_output), normalized,
-                       lap_data(m->params[0]), bn->inv_std, m->training, N, C, S);
+                       lap_data(m->params[0]), bn->inv_std, m->training, N, C, S, bn->work, bn->work_float);
     return LAP_OK;
 }
 
@@ -620,6 +622,8 @@ static void batchnorm_destroy(lap_module *m)
     lap_tensor_release(bn->normalized);
     free(bn->inv_std);
     free(bn->mean_used);
+    free(bn->work);
+    free(bn->work_float);
 }
 
 static void batchnorm_describe(const lap_module *m, char *buf, size_t size)
@@ -653,8 +657,11 @@ lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps)
     bn->running_var = lap_tensor_new(1, &features);
     bn->inv_std = lap_calloc((size_t)features, sizeof(float));
     bn->mean_used = lap_calloc((size_t)features, sizeof(float));
+    bn->work = lap_calloc((size_t)features, 2 * sizeof(double));
+    bn->work_float = lap_calloc((size_t)features, 3 * sizeof(float));
     lap_tensor *weight = lap_tensor_new(1, &features);
-    if (!bn->running_mean || !bn->running_var || !bn->inv_std || !bn->mean_used || !weight) {
+    if (!bn->running_mean || !bn->running_var || !bn->inv_std || !bn->mean_used || !bn->work || !bn->work_float ||
+        !weight) {
         lap_tensor_release(weight);
         lap_module_release(&bn->base);
         return NULL;
