@@ -7,6 +7,7 @@
  * (displacements, states, transport, predict) run the network in eval mode when
  * given an input, and restore the mode afterwards.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,9 +197,7 @@ static int nn_resnet(lua_State *L)
             lua_rawseti(L, blocks_table, k);
         }
     } else if (type == LUA_TNUMBER) {
-        nblocks = (int)luaL_checkinteger(L, -1);
-        if (nblocks < 0)
-            return luaL_error(L, "nn.ResNet: blocks must be >= 0, got %d", nblocks);
+        nblocks = (int)lapL_checkrange(L, -1, 0, INT_MAX - 1, "nn.ResNet", "option 'blocks'");
         if (lua_getfield(L, 1, "block") != LUA_TFUNCTION)
             return luaL_error(L, "nn.ResNet: with blocks = %d, option 'block' must be a function(k) "
                                  "returning a module", nblocks);

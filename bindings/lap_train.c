@@ -1,6 +1,7 @@
 /* lap_train.c: lap.train: the Plain, Regularized (fixed lambda) and LAP trainers,
  * and lap.train.evaluate.  Epochs run in C; Ctrl-C in laprun stops one between
  * batches with the error "interrupted". */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ static int new_trainer(lua_State *L, lap_trainer_kind kind, const char *where, c
     } else if (kind != LAP_TRAIN_PLAIN) {
         lambda = lapL_optnumber(L, 1, "lambda0", 1.0, where);
         tau = lapL_optnumber(L, 1, "tau", 0.1, where);
-        steps = (int)lapL_optinteger(L, 1, "steps", 5, where);
+        steps = (int)lapL_optrange(L, 1, "steps", 5, 1, INT_MAX, where);
         const char *rule = lapL_optstring(L, 1, "rule", "main", where);
         if (strcmp(rule, "cloud4") == 0)
             kind = LAP_TRAIN_LAP_CLOUD4;
@@ -51,7 +52,7 @@ static int new_trainer(lua_State *L, lap_trainer_kind kind, const char *where, c
             return luaL_error(L, "%s: rule must be 'main' (CE + C/lambda) or 'cloud4' (lambda*CE + C), got '%s'",
                               where, rule);
     }
-    lua_Integer seed = lapL_optinteger(L, 1, "seed", 0, where);
+    lua_Integer seed = lapL_optrange(L, 1, "seed", 0, 0, 0xffffffffLL, where);
     lap_trainer *t = lap_trainer_new(kind, net, optimizer, lambda, tau, steps, (uint32_t)seed);
     if (!t)
         return lapL_runtime_error(L);
