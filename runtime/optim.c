@@ -52,10 +52,12 @@ static void unbind(lap_optimizer *o)
     o->nparams = 0;
 }
 
+int lap_optim_lr_ok(double lr) { return lr >= 0 && isfinite(lr); }
+
 lap_optimizer *lap_optimizer_new(const lap_optim_config *config)
 {
     const char *name = config->kind == LAP_OPTIM_SGD ? "optim.SGD" : "optim.Adam";
-    if (!(config->lr >= 0)) {
+    if (!lap_optim_lr_ok(config->lr)) {
         lap_error("%s: lr must be >= 0, got %g", name, config->lr);
         return NULL;
     }

@@ -19,6 +19,15 @@ static const char *trainer_name(lap_trainer_kind kind)
     }
 }
 
+int lap_trainer_lambda_ok(lap_trainer_kind kind, double lambda)
+{
+    if (kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4)
+        return lambda > 0 && isfinite(lambda);
+    if (kind == LAP_TRAIN_FIXED)
+        return lambda >= 0 && isfinite(lambda);
+    return isfinite(lambda);
+}
+
 lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimizer *optimizer, double lambda,
                              double tau, int steps, uint32_t seed)
 {
@@ -31,13 +40,14 @@ lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimiz
         lap_error("%s: the transport cost needs a ResNet, got a %s", name, net->ops->type);
         return NULL;
     }
-    if ((kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4) && (steps < 1 || !(lambda > 0) || tau < 0)) {
-        lap_error("%s: needs steps >= 1, lambda0 > 0 and tau >= 0, got steps %d, lambda0 %g, tau %g", name, steps,
+    if ((kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4) &&
+        (steps < 1 || !lap_trainer_lambda_ok(kind, lambda) || !(tau >= 0 && isfinite(tau)))) {
+        lap_error("%s: needs steps >= 1, finite lambda0 > 0 and finite tau >= 0, got steps %d, lambda0 %g, tau %g", name, steps,
                   lambda, tau);
         return NULL;
     }
-    if (kind == LAP_TRAIN_FIXED && !(lambda >= 0)) {
-        lap_error("%s: lambda must be >= 0, got %g", name, lambda);
+    if (kind == LAP_TRAIN_FIXED && !lap_trainer_lambda_ok(kind, lambda)) {
+        lap_error("%s: lambda must be finite and >= 0, got %g", name, lambda);
         return NULL;
     }
     lap_trainer *t = lap_calloc(1, sizeof *t);

@@ -64,6 +64,9 @@ typedef struct lap_trainer {
 
 lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimizer *optimizer,
                              double lambda, double tau, int steps, uint32_t seed);
+/* The constructor's rule for lambda (finite; > 0 for LAP, >= 0 for a fixed weight),
+ * also applied to one read from a checkpoint. */
+int lap_trainer_lambda_ok(lap_trainer_kind kind, double lambda);
 /* One optimizer step on a batch x (N, ...) with labels y. */
 int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_stats *stats);
 /* One pass over d in batches of `batch`. */
