@@ -1375,7 +1375,7 @@ static lap_module *from_architecture(const char *json, double max_floats)
     }
     double needed = max_floats >= 0 ? arch_floats(&root, 0) : 0;
     lap_module *m = NULL;
-    if (needed > max_floats)
+    if (max_floats >= 0 && needed > max_floats)
         lap_error("architecture: its parameters and statistics need %.0f floats, but the file holds only %.0f",
                   needed, max_floats);
     else
