@@ -40,6 +40,8 @@ lap_module *lapL_checkmodule(lua_State *L, int idx)
     module_handle *h = luaL_testudata(L, idx, LAPL_MODULE);
     if (!h)
         luaL_typeerror(L, idx, "lap module");
+    if (!h->module)
+        luaL_argerror(L, idx, "module already released (its __gc was called)");
     return h->module;
 }
 

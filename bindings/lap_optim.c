@@ -13,7 +13,10 @@ typedef struct optimizer_handle {
 
 static lap_optimizer *check_optimizer(lua_State *L, int idx)
 {
-    return ((optimizer_handle *)luaL_checkudata(L, idx, LAPL_OPTIMIZER))->optimizer;
+    optimizer_handle *h = luaL_checkudata(L, idx, LAPL_OPTIMIZER);
+    if (!h->optimizer)
+        luaL_argerror(L, idx, "optimizer already released (its __gc was called)");
+    return h->optimizer;
 }
 
 static void read_milestones(lua_State *L, lap_optim_config *c, const char *where)

@@ -628,8 +628,8 @@ static int m_pow(lua_State *L) { return map_unary(L, f_pow, (float)luaL_checknum
 
 static int mt_gc(lua_State *L)
 {
-    lap_tensor **slot = lua_touserdata(L, 1);
-    if (slot && *slot) {
+    lap_tensor **slot = luaL_checkudata(L, 1, LAPL_TENSOR);   /* __gc can be called by hand on anything */
+    if (*slot) {
         lap_tensor_release(*slot);
         *slot = NULL;
     }

@@ -15,7 +15,10 @@ typedef struct trainer_handle {
 
 static lap_trainer *check_trainer(lua_State *L, int idx)
 {
-    return ((trainer_handle *)luaL_checkudata(L, idx, LAPL_TRAINER))->trainer;
+    trainer_handle *h = luaL_checkudata(L, idx, LAPL_TRAINER);
+    if (!h->trainer)
+        luaL_argerror(L, idx, "trainer already released (its __gc was called)");
+    return h->trainer;
 }
 
 static int new_trainer(lua_State *L, lap_trainer_kind kind, const char *where, const char *const options[])
