@@ -642,8 +642,8 @@ lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps)
         lap_error("BatchNorm: number of features must be positive, got %lld", (long long)features);
         return NULL;
     }
-    if (!(momentum >= 0 && momentum <= 1) || !(eps > 0)) {
-        lap_error("BatchNorm: momentum must be in [0, 1] and eps > 0, got %g and %g", momentum, eps);
+    if (!(momentum >= 0 && momentum <= 1) || !(eps > 0 && isfinite(eps))) {
+        lap_error("BatchNorm: momentum must be in [0, 1] and eps finite and > 0, got %g and %g", momentum, eps);
         return NULL;
     }
     batchnorm *bn = lap_calloc(1, sizeof *bn);

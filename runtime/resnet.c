@@ -7,6 +7,7 @@
  */
 #include "resnet.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,8 +230,12 @@ lap_module *lap_resnet_new(lap_module *encoder, lap_module **blocks, int nblocks
         lap_error("ResNet: number of blocks must be >= 0, got %d", nblocks);
         return NULL;
     }
-    if (transport.form == LAP_TRANSPORT_MEAN && !(transport.p > 0)) {
-        lap_error("ResNet: transport exponent p must be > 0, got %g", transport.p);
+    if (transport.form == LAP_TRANSPORT_MEAN && !(transport.p > 0 && isfinite(transport.p))) {
+        lap_error("ResNet: transport exponent p must be finite and > 0, got %g", transport.p);
+        return NULL;
+    }
+    if (!isfinite(step)) {
+        lap_error("ResNet: step must be finite, got %g", step);
         return NULL;
     }
     lap_resnet *net = lap_calloc(1, sizeof *net);

@@ -84,6 +84,70 @@ static int forward_loss(lap_trainer *t, lap_tensor *x, const int32_t *y, double 
                              logits->shape[0], logits->shape[1], 1.0);
 }
 
+/* The forward pass of a step updates BatchNorm running statistics; a step that
+ * stops before the optimizer step puts them back.  Saves (restore 0) or restores
+ * every BatchNorm's running mean and variance, in visiting order. */
+typedef struct statistics_copy {
+    lap_trainer *t;
+    size_t at;
+    int restore;
+} statistics_copy;
+
+static int copy_statistics(lap_module *m, void *context)
+{
+    statistics_copy *c = context;
+    lap_tensor *pair[2] = {lap_batchnorm_running_mean(m), lap_batchnorm_running_var(m)};
+    for (int i = 0; i < 2 && pair[i]; i++) {
+        size_t count = (size_t)lap_numel(pair[i]);
+        if (!c->restore && c->at + count > c->t->saved_capacity) {
+            size_t capacity = 2 * (c->at + count);
+            float *grown = realloc(c->t->saved_statistics, capacity * sizeof *grown);
+            if (!grown)
+                return lap_error("out of memory");
+            c->t->saved_statistics = grown;
+            c->t->saved_capacity = capacity;
+        }
+        float *saved = c->t->saved_statistics + c->at;
+        if (c->restore)
+            memcpy(lap_data(pair[i]), saved, count * sizeof *saved);
+        else
+            memcpy(saved, lap_data(pair[i]), count * sizeof *saved);
+        c->at += count;
+    }
+    return LAP_OK;
+}
+
+static int save_statistics(lap_trainer *t)
+{
+    statistics_copy c = {t, 0, 0};
+    return lap_module_visit(t->net, copy_statistics, &c);
+}
+
+static int restore_statistics(lap_trainer *t)
+{
+    statistics_copy c = {t, 0, 1};
+    lap_module_visit(t->net, copy_statistics, &c);
+    return LAP_ERR;
+}
+
+/* The first quantity of a step that is not finite (or not a valid lambda), or NULL. */
+static const char *non_finite(const lap_trainer *t, double ce, double transport, double lambda, double loss,
+                              double *value)
+{
+    const char *name = NULL;
+    if (!isfinite(ce))
+        name = "cross-entropy", *value = ce;
+    else if (!isfinite(transport))
+        name = "transport cost", *value = transport;
+    else if (!lap_trainer_lambda_ok(t->kind, lambda))
+        name = "lambda", *value = lambda;
+    else if (!isfinite(loss))
+        name = "loss", *value = loss;
+    if (name && isnan(*value))
+        *value = fabs(*value);   /* "nan", not "-nan" */
+    return name;
+}
+
 int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_stats *stats)
 {
     lap_resnet *resnet = lap_as_resnet(t->net);
@@ -92,26 +156,36 @@ int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_s
     double ce;
     int64_t correct;
     lap_module_train(t->net, 1);
-    if (forward_loss(t, x, y, &ce, &correct, 1) != LAP_OK)
+    if (save_statistics(t) != LAP_OK)
         return LAP_ERR;
-    double ce_weight = 1.0, transport_weight = 0.0;
+    if (forward_loss(t, x, y, &ce, &correct, 1) != LAP_OK)
+        return restore_statistics(t);
+    double ce_weight = 1.0, transport_weight = 0.0, lambda = t->lambda;
     switch (t->kind) {
     case LAP_TRAIN_PLAIN:
         break;
     case LAP_TRAIN_FIXED:
-        transport_weight = t->lambda;
+        transport_weight = lambda;
         break;
     case LAP_TRAIN_LAP_MAIN:
         if (uzawa_now)
-            t->lambda += t->tau * ce;
-        transport_weight = 1.0 / t->lambda;
+            lambda += t->tau * ce;
+        transport_weight = 1.0 / lambda;
         break;
     case LAP_TRAIN_LAP_CLOUD4:
-        ce_weight = t->lambda;
+        ce_weight = lambda;
         transport_weight = 1.0;
         break;
     }
     double transport = resnet ? resnet->transport_cost : 0.0;
+    double value = 0;
+    const char *bad = non_finite(t, ce, transport, lambda, ce_weight * ce + transport_weight * transport, &value);
+    if (bad) {
+        restore_statistics(t);
+        return lap_error("%s: epoch %d, step %lld: the %s is %g (a NaN or an infinity in the batch, or a diverging "
+                         "run); the step was not taken: weights, lambda and statistics are those from before it",
+                         trainer_name(t->kind), t->optimizer->epoch + 1, (long long)iteration, bad, value);
+    }
     if (ce_weight != 1.0)
         lap_scale(lap_data(t->grad_logits), (float)ce_weight, lap_numel(t->grad_logits));
     if (resnet)
@@ -121,8 +195,9 @@ int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_s
     if (resnet)
         resnet->transport_weight = 0.0;
     if (status != LAP_OK)
-        return LAP_ERR;
+        return restore_statistics(t);
     lap_module_drop_grad_input(t->net);   /* the data's gradient is not needed */
+    t->lambda = lambda;
     lap_optimizer_step(t->optimizer);
     t->iteration = iteration;
     if (stats) {
@@ -138,7 +213,13 @@ int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_s
         double ce_after;
         if (forward_loss(t, x, y, &ce_after, NULL, 0) != LAP_OK)
             return LAP_ERR;
-        t->lambda += t->tau * ce_after;
+        double value = 0, lambda_after = t->lambda + t->tau * ce_after;
+        const char *bad = non_finite(t, ce_after, 0.0, lambda_after, 0.0, &value);
+        if (bad)   /* the optimizer step is taken: only lambda can still be kept */
+            return lap_error("%s: epoch %d, step %lld: the %s after the optimizer step is %g (a diverging run); "
+                             "lambda is the one from before the step, the weights are those after it",
+                             trainer_name(t->kind), t->optimizer->epoch + 1, (long long)iteration, bad, value);
+        t->lambda = lambda_after;
     }
     return LAP_OK;
 }
@@ -219,6 +300,7 @@ void lap_trainer_release(lap_trainer *t)
     lap_tensor_release(t->grad_logits);
     free(t->order);
     free(t->batch_y);
+    free(t->saved_statistics);
     free(t);
 }
 
