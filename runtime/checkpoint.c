@@ -12,6 +12,7 @@
 
 #include "checkpoint.h"
 #include "error.h"
+#include "files.h"
 #include "module.h"
 #include "optim.h"
 #include "resnet.h"
@@ -738,18 +739,26 @@ int lap_safetensors_write(const lap_safetensors *st, const char *path)
         return lap_error("checkpoint '%s': out of memory building the header", path);
     }
 
-    size_t tmplen = strlen(path) + 32;
+    /* A symlink's target is replaced, never a device or a FIFO. */
+    char *target = lap_replace_target(path, "checkpoint");
+    if (!target) {
+        free(h.data);
+        return LAP_ERR;
+    }
+    size_t tmplen = strlen(target) + 32;
     char *tmp = malloc(tmplen);
     if (!tmp) {
         free(h.data);
+        free(target);
         return lap_error("checkpoint '%s': out of memory", path);
     }
-    snprintf(tmp, tmplen, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, tmplen, "%s.tmp.%ld", target, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         int e = errno;
         free(h.data);
         free(tmp);
+        free(target);
         return lap_error("checkpoint '%s': cannot create '%s.tmp.*': %s", path, path, strerror(e));
     }
     unsigned char len8[8];
@@ -774,11 +783,12 @@ int lap_safetensors_write(const lap_safetensors *st, const char *path)
         ok = 0;
         e = errno;
     }
-    if (ok && rename(tmp, path) != 0) {
+    if (ok && rename(tmp, target) != 0) {
         ok = 0;
         e = errno;
     }
     free(h.data);
+    free(target);
     if (!ok) {
         remove(tmp);
         free(tmp);
@@ -867,11 +877,9 @@ static int check_entry(const char *path, entry *e, uint64_t data_size)
 
 lap_safetensors *lap_safetensors_read(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lap_error("checkpoint '%s': cannot open: %s", path, strerror(errno));
+    FILE *f = lap_open_regular(path, "checkpoint");
+    if (!f)
         return NULL;
-    }
     struct stat sbuf_;
     char *header = NULL;
     entry *entries = NULL;
