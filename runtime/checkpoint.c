@@ -745,6 +745,7 @@ int lap_safetensors_write(const lap_safetensors *st, const char *path)
         free(h.data);
         return LAP_ERR;
     }
+    lap_remove_stale_temporaries(target);
     size_t tmplen = strlen(target) + 32;
     char *tmp = malloc(tmplen);
     if (!tmp) {

@@ -1,9 +1,11 @@
 /* files.c: see files.h. */
 #include "files.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +40,36 @@ FILE *lap_open_regular(const char *path, const char *where)
         close(fd);
     }
     return f;
+}
+
+void lap_remove_stale_temporaries(const char *target)
+{
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    char *dir = !slash ? strdup(".") : slash == target ? strdup("/") : strndup(target, (size_t)(slash - target));
+    DIR *d = dir ? opendir(dir) : NULL;
+    size_t base_length = strlen(base);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, base_length) != 0 || strncmp(name + base_length, ".tmp.", 5) != 0)
+            continue;
+        char *end;
+        long pid = strtol(name + base_length + 5, &end, 10);
+        if (*end || end == name + base_length + 5 || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;   /* its process may still be writing it */
+        size_t length = strlen(dir) + strlen(name) + 2;
+        char *full = malloc(length);
+        if (full) {
+            snprintf(full, length, "%s/%s", dir, name);
+            unlink(full);
+            free(full);
+        }
+    }
+    if (d)
+        closedir(d);
+    free(dir);
 }
 
 char *lap_replace_target(const char *path, const char *where)

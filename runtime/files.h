@@ -21,4 +21,8 @@ FILE *lap_open_regular(const char *path, const char *where);
  * anything else (device, FIFO, socket, directory, dangling symlink).  malloc'ed. */
 char *lap_replace_target(const char *path, const char *where);
 
+/* Removes the "<target>.tmp.<pid>" files that saves of target killed part-way left
+ * (those whose process no longer exists); best effort, silent. */
+void lap_remove_stale_temporaries(const char *target);
+
 #endif

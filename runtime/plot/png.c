@@ -110,6 +110,7 @@ int lap_canvas_write_png(const lap_canvas *c, const char *path)
     char *target = lap_replace_target(path, "plot: cannot write");   /* a symlink's target, never a device */
     if (!target)
         return LAP_ERR;
+    lap_remove_stale_temporaries(target);
     size_t tmp_size = strlen(target) + 32;
     char *tmp = lap_malloc(tmp_size);
     if (!tmp) {
