@@ -1372,9 +1372,8 @@ static double arch_floats(const jv *node, int depth)
     return total;
 }
 
-/* Builds the architecture; with max_floats >= 0, refuses (before allocating) one whose
- * parameters and buffers need more floats than that. */
-static lap_module *from_architecture(const char *json, double max_floats)
+/* With max_floats < 0, no budget. */
+lap_module *lap_module_from_architecture_within(const char *json, double max_floats)
 {
     jv root;
     char err[200];
@@ -1393,7 +1392,7 @@ static lap_module *from_architecture(const char *json, double max_floats)
     return m;
 }
 
-lap_module *lap_module_from_architecture(const char *json) { return from_architecture(json, -1); }
+lap_module *lap_module_from_architecture(const char *json) { return lap_module_from_architecture_within(json, -1); }
 
 /* ------------------------------------------------------------ named tensors */
 
@@ -1578,7 +1577,7 @@ lap_module *lap_module_load(const char *path)
         lap_error("checkpoint '%s': no architecture (__metadata__[\"lap.architecture\"]); build the network and use "
                   "net:load_weights",
                   path);
-    } else if (!(m = from_architecture(arch, network_floats(st)))) {
+    } else if (!(m = lap_module_from_architecture_within(arch, network_floats(st)))) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", lap_last_error());
         lap_error("checkpoint '%s': %s", path, msg);
