@@ -1179,9 +1179,22 @@ static int arch_int(const jv *node, const char *key, long long *out, const char 
     double x = 0;
     if (arch_number(node, key, &x, type) != LAP_OK)
         return LAP_ERR;
-    if (x != (double)(long long)x || x < -1e15 || x > 1e15)
+    if (!(x >= -1e15 && x <= 1e15) || x != floor(x))   /* range first: a cast of 2e19 is undefined */
         return lap_error("architecture: %s's '%s' is not an integer", type, key);
     *out = (long long)x;
+    return LAP_OK;
+}
+
+/* An integer option that the constructor takes as an int: out of int's range is an
+ * error, not a truncation (padding 2^32 + 1 is not padding 1). */
+static int arch_c_int(const jv *node, const char *key, int *out, const char *type)
+{
+    long long x = 0;
+    if (arch_int(node, key, &x, type) != LAP_OK)
+        return LAP_ERR;
+    if (x < INT_MIN || x > INT_MAX)
+        return lap_error("architecture: %s's '%s' is %lld, out of the range of an int", type, key, x);
+    *out = (int)x;
     return LAP_OK;
 }
 
@@ -1254,7 +1267,8 @@ static lap_module *arch_build(const jv *node, int depth)
     }
     const char *type = tv->str;
     lap_module *m = NULL;
-    long long a = 0, b = 0, kh = 0, kw = 0, stride = 0, padding = 0, groups = 0;
+    long long a = 0, b = 0;
+    int kh = 0, kw = 0, stride = 0, padding = 0, groups = 0;
     double x = 0, y = 0;
     int bias = 1, flag = 0;
     if (strcmp(type, "Linear") == 0) {
@@ -1280,25 +1294,26 @@ static lap_module *arch_build(const jv *node, int depth)
     } else if (strcmp(type, "GlobalAvgPool") == 0) {
         m = lap_global_avgpool_new();
     } else if (strcmp(type, "Conv2d") == 0) {
-        if (arch_int(node, "in", &a, type) || arch_int(node, "out", &b, type) || arch_int(node, "kh", &kh, type) ||
-            arch_int(node, "kw", &kw, type) || arch_int(node, "stride", &stride, type) ||
-            arch_int(node, "padding", &padding, type) || arch_int(node, "groups", &groups, type) ||
+        if (arch_int(node, "in", &a, type) || arch_int(node, "out", &b, type) || arch_c_int(node, "kh", &kh, type) ||
+            arch_c_int(node, "kw", &kw, type) || arch_c_int(node, "stride", &stride, type) ||
+            arch_c_int(node, "padding", &padding, type) || arch_c_int(node, "groups", &groups, type) ||
             arch_bool(node, "bias", &bias, 1, type))
             return NULL;
-        m = lap_conv2d_new(a, b, (int)kh, (int)kw, (int)stride, (int)padding, (int)groups, bias);
+        m = lap_conv2d_new(a, b, kh, kw, stride, padding, groups, bias);
     } else if (strcmp(type, "ConvTranspose2d") == 0) {
-        long long outpad = 0;
+        int outpad = 0;
         if (arch_int(node, "in", &a, type) || arch_int(node, "out", &b, type) ||
-            arch_int(node, "kernel", &kh, type) || arch_int(node, "stride", &stride, type) ||
-            arch_int(node, "padding", &padding, type) || arch_int(node, "output_padding", &outpad, type) ||
+            arch_c_int(node, "kernel", &kh, type) || arch_c_int(node, "stride", &stride, type) ||
+            arch_c_int(node, "padding", &padding, type) || arch_c_int(node, "output_padding", &outpad, type) ||
             arch_bool(node, "bias", &bias, 1, type))
             return NULL;
-        m = lap_conv_transpose2d_new(a, b, (int)kh, (int)stride, (int)padding, (int)outpad, bias);
+        m = lap_conv_transpose2d_new(a, b, kh, stride, padding, outpad, bias);
     } else if (strcmp(type, "AvgPool2d") == 0 || strcmp(type, "MaxPool2d") == 0) {
-        if (arch_int(node, "kernel", &a, type) || arch_int(node, "stride", &stride, type) ||
-            arch_int(node, "padding", &padding, type))
+        int kernel = 0;
+        if (arch_c_int(node, "kernel", &kernel, type) || arch_c_int(node, "stride", &stride, type) ||
+            arch_c_int(node, "padding", &padding, type))
             return NULL;
-        m = (type[0] == 'A' ? lap_avgpool2d_new : lap_maxpool2d_new)((int)a, (int)stride, (int)padding);
+        m = (type[0] == 'A' ? lap_avgpool2d_new : lap_maxpool2d_new)(kernel, stride, padding);
     } else if (strcmp(type, "Sequential") == 0) {
         const jv *children = jv_get(node, "children");
         if (!children || children->type != J_ARR) {

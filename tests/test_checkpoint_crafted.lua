@@ -105,5 +105,18 @@ local header = s:sub(9, 8 + length):gsub('\\"in\\":%s*3', '\\"in\\":300000000')
 write_safetensors(linear, header, s:sub(9 + length))
 expect_error("need 600000002 floats, but the file holds only 8", lap.nn.load, linear)
 
+-- Found by make fuzz: an integer field beyond long long (2.2e19) was cast first and
+-- checked after (undefined behaviour); one beyond int was truncated (2^32 + 1 -> 1).
+local function pool_file(padding)
+  local path = tmp("pool.safetensors")
+  write_safetensors(path, '{"__metadata__":{"lap.architecture":' ..
+    '"{\\"type\\":\\"MaxPool2d\\",\\"kernel\\":2,\\"stride\\":2,\\"padding\\":' .. padding .. '}"}}')
+  return path
+end
+expect_error("architecture: MaxPool2d's 'padding' is not an integer", lap.nn.load, pool_file("22222220222222222220"))
+expect_error("architecture: MaxPool2d's 'padding' is 4294967297, out of the range of an int", lap.nn.load,
+  pool_file("4294967297"))
+assert(lap.nn.load(pool_file("0")):type() == "MaxPool2d")
+
 os.execute("rm -rf '" .. tmpdir .. "'")
 print("test_checkpoint_crafted: ok")
