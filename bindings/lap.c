@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "lap_bindings.h"
+#include "../runtime/cpu.h"
 #include "../runtime/error.h"
 #include "../runtime/rng.h"
 
@@ -163,8 +164,81 @@ static int lap_peak_memory(lua_State *L)
     return 1;
 }
 
+static void set_string(lua_State *L, const char *key, const char *value)
+{
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, key);
+}
+
+static void set_integer(lua_State *L, const char *key, lua_Integer value)
+{
+    lua_pushinteger(L, value);
+    lua_setfield(L, -2, key);
+}
+
+/* lap.info(): what lap runs on; info.text is what `laprun --version` prints. */
+static int lap_info(lua_State *L)
+{
+    const lap_cpu *cpu = lap_cpu_this();
+    char buf[1024];
+    lua_newtable(L);
+    set_string(L, "version", LAP_VERSION);
+    set_string(L, "lua", LUA_RELEASE);
+    set_integer(L, "threads", lap_threads());
+    set_string(L, "kernels", lap_kernel_path_name(lap_kernel_path()));
+    lua_newtable(L);
+    for (int path = 0, n = 0; path < LAP_KERNELS_COUNT; path++)
+        if (lap_kernel_path_supported(path)) {
+            lua_pushstring(L, lap_kernel_path_name(path));
+            lua_rawseti(L, -2, ++n);
+        }
+    lua_setfield(L, -2, "kernel_paths");
+    lua_newtable(L);
+    lap_blas_version(buf, sizeof buf);
+    set_string(L, "version", buf);
+    set_string(L, "core", lap_blas_core_name());
+    set_string(L, "config", lap_blas_config());
+    set_integer(L, "threads", lap_blas_threads());
+    const char *best = lap_blas_core_best(cpu);
+    if (best)
+        set_string(L, "best_core", best);
+    if (lap_blas_reexec_from())
+        set_string(L, "reexec_from", lap_blas_reexec_from());
+    lua_setfield(L, -2, "blas");
+    lua_newtable(L);
+    set_string(L, "model", cpu->brand);
+    set_string(L, "vendor", cpu->vendor);
+    set_integer(L, "family", cpu->family);
+    set_integer(L, "model_number", cpu->model);
+    lap_cpu_features(cpu, buf, sizeof buf);
+    set_string(L, "features", buf);
+    lua_setfield(L, -2, "cpu");
+    int n = snprintf(buf, sizeof buf, "lap %s (%s)\n", LAP_VERSION, LUA_RELEASE);
+    lap_system_report(buf + n, sizeof buf - (size_t)n);
+    set_string(L, "text", buf);
+    return 1;
+}
+
+/* lap.kernels([name]): the kernel path in use; with a name, forces that one. */
+static int lap_kernels_get_set(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1)) {
+        const char *name = luaL_checkstring(L, 1);
+        int path = lap_kernel_path_parse(name);
+        if (path < 0)
+            return luaL_error(L, "lap.kernels: unknown path '%s' (expected baseline, avx2 or avx512)", name);
+        if (lap_kernel_path_set(path) != LAP_OK)
+            return luaL_error(L, "lap.kernels: %s", lap_last_error());
+    }
+    lua_pushstring(L, lap_kernel_path_name(lap_kernel_path()));
+    return 1;
+}
+
 int luaopen_lap(lua_State *L)
 {
+    /* lap.so in a stock interpreter cannot re-execute it: it warns (laprun has
+     * already re-executed itself when it could). */
+    lap_blas_check_core(NULL);
     lua_newtable(L);
     lua_pushliteral(L, LAP_VERSION);
     lua_setfield(L, -2, "version");
@@ -174,6 +248,10 @@ int luaopen_lap(lua_State *L)
     lua_setfield(L, -2, "clock");
     lua_pushcfunction(L, lap_peak_memory);
     lua_setfield(L, -2, "peak_memory");
+    lua_pushcfunction(L, lap_info);
+    lua_setfield(L, -2, "info");
+    lua_pushcfunction(L, lap_kernels_get_set);
+    lua_setfield(L, -2, "kernels");
     lapL_open_tensor(L);
     lapL_open_data(L);
     lapL_open_nn(L);

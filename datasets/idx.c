@@ -337,12 +337,17 @@ lap_dataset *lap_mnist_load(const char *where, const char *dir, int train, int64
 {
     if (!where)
         where = "mnist";
-    if (!dir) {
-        lap_error("%s: no directory given", where);
-        return NULL;
-    }
     char images_path[4096], labels_path[4096];
     const char *missing;
+    if (!dir) {   /* where `make data` puts MNIST */
+        if (find_split(LAP_MNIST_DIR, train, images_path, labels_path, sizeof images_path, &missing) != LAP_OK) {
+            lap_error("%s: MNIST not found: no %s[.gz] in %s (relative to the current directory); run `make data` "
+                      "in lap's directory to fetch it, or pass dir = the directory holding the files",
+                      where, missing, LAP_MNIST_DIR);
+            return NULL;
+        }
+        dir = LAP_MNIST_DIR;
+    }
     if (find_split(dir, train, images_path, labels_path, sizeof images_path, &missing) != LAP_OK) {
         lap_error("%s: no %s or %s.gz in %s", where, missing, missing, dir);
         return NULL;

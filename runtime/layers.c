@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "module.h"
+#include "kernels.h"
 #include "parallel.h"
 
 /* ------------------------------------------------------------------ Linear */
@@ -329,9 +330,10 @@ static const bn_row_grad_fn bn_row_grad[BN_NARROW_MAX] = {bn_row_grad_1, bn_row_
                                                           bn_row_grad_4};
 
 /* out, normalized: (N, C, S); in: (N, C, S); mean, inv_std: (C) given; weight, bias: (C) */
-static void batchnorm_apply(float *out, float *normalized, const float *in, const float *mean,
+LAP_KERNEL(batchnorm_apply, (float *out, float *normalized, const float *in, const float *mean,
                             const float *inv_std, const float *weight, const float *bias, int64_t N,
-                            int64_t C, int64_t S)
+                            int64_t C, int64_t S),
+           (out, normalized, in, mean, inv_std, weight, bias, N, C, S),
 {
     if (S == 1 && C <= BN_NARROW_MAX) {
         float shift[BN_NARROW_MAX];
@@ -356,7 +358,7 @@ static void batchnorm_apply(float *out, float *normalized, const float *in, cons
                 y[s] = w * xhat[s] + b;
             }
         });
-}
+})
 
 /* Sums over count floats spaced by stride, in double, with four independent
  * accumulators: a single running sum is bound by the latency of the add. */
@@ -458,7 +460,8 @@ static double row_dot(const float *x, const float *y, int64_t n)
 }
 
 /* mean, var (biased): (C) out; in: (N, C, S).  Sums in double, two passes. */
-static void batchnorm_statistics(double *mean, double *var, const float *in, int64_t N, int64_t C, int64_t S)
+LAP_KERNEL(batchnorm_statistics, (double *mean, double *var, const float *in, int64_t N, int64_t C, int64_t S),
+           (mean, var, in, N, C, S),
 {
     double count = (double)(N * S);
     if (S == 1 && C <= BN_NARROW_MAX) {
@@ -493,13 +496,14 @@ static void batchnorm_statistics(double *mean, double *var, const float *in, int
         mean[c] = mu;
         var[c] = squares / count;
     });
-}
+})
 
 /* din: (N, C, S) overwritten; dweight, dbias: (C) += or NULL; dout, normalized: (N, C, S);
  * weight, inv_std: (C).  batch_stats: the forward used batch statistics (train mode). */
-static void batchnorm_backward(float *din, float *dweight, float *dbias, const float *dout,
+LAP_KERNEL(batchnorm_backward, (float *din, float *dweight, float *dbias, const float *dout,
                                const float *normalized, const float *weight, const float *inv_std,
-                               int batch_stats, int64_t N, int64_t C, int64_t S, double *work, float *work_float)
+                               int batch_stats, int64_t N, int64_t C, int64_t S, double *work, float *work_float),
+           (din, dweight, dbias, dout, normalized, weight, inv_std, batch_stats, N, C, S, work, work_float),
 {
     double count = (double)(N * S);
     double *sum_dy = work, *sum_dy_xhat = work + C;
@@ -542,7 +546,21 @@ static void batchnorm_backward(float *din, float *dweight, float *dbias, const f
             for (int64_t s = 0; s < S; s++)
                 dx[s] = a * (dy[s] - m - xhat[s] * k);
         });
-}
+})
+
+/* xhat: (N, C, S) out; x: (N, C, S); mean, inv_std: (C) */
+LAP_KERNEL(batchnorm_normalize, (float *xhat, const float *x, const float *mean, const float *inv_std, int64_t N,
+                                 int64_t C, int64_t S),
+           (xhat, x, mean, inv_std, N, C, S),
+{
+    PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            float m = mean[c], k = inv_std[c];
+            for (int64_t i = 0; i < S; i++)
+                xhat[(n * C + c) * S + i] = (x[(n * C + c) * S + i] - m) * k;
+        });
+})
 
 static int batchnorm_fwd(lap_module *m, lap_tensor *input)
 {
@@ -598,14 +616,7 @@ static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
         if (lap_tensor_ensure_like(&shared_normalized, m->input) != LAP_OK)
             return LAP_ERR;
         float *xhat = lap_data(shared_normalized);
-        const float *x = lap_data(m->input);
-        PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t c = 0; c < C; c++) {
-                float mean = bn->mean_used[c], inv_std = bn->inv_std[c];
-                for (int64_t i = 0; i < S; i++)
-                    xhat[(n * C + c) * S + i] = (x[(n * C + c) * S + i] - mean) * inv_std;
-            });
+        batchnorm_normalize(xhat, lap_data(m->input), bn->mean_used, bn->inv_std, N, C, S);
         normalized = xhat;
     }
     batchnorm_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
@@ -698,7 +709,8 @@ typedef struct activation {
 } activation;
 
 /* out: (count); in: (count) */
-static void activation_forward(float *restrict out, const float *restrict in, activation_kind kind, int64_t count)
+LAP_KERNEL(activation_forward, (float *restrict out, const float *restrict in, activation_kind kind, int64_t count),
+           (out, in, kind, count),
 {
     switch (kind) {
     case ACT_RELU:
@@ -717,11 +729,12 @@ static void activation_forward(float *restrict out, const float *restrict in, ac
             out[i] = 1.0f / (1.0f + expf(-in[i])););
         break;
     }
-}
+})
 
 /* din: (count) overwritten; dout, out: (count) */
-static void activation_backward(float *restrict din, const float *restrict dout, const float *restrict out,
-                                activation_kind kind, int64_t count)
+LAP_KERNEL(activation_backward, (float *restrict din, const float *restrict dout, const float *restrict out,
+                                activation_kind kind, int64_t count),
+           (din, dout, out, kind, count),
 {
     switch (kind) {
     case ACT_RELU:
@@ -742,7 +755,23 @@ static void activation_backward(float *restrict din, const float *restrict dout,
             din[i] = dout[i] * out[i] * (1.0f - out[i]););
         break;
     }
-}
+})
+
+/* x: (count) overwritten by relu(x) */
+LAP_KERNEL(relu_inplace, (float *x, int64_t count), (x, count),
+{
+    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
+    for (int64_t i = 0; i < count; i++)
+        x[i] = x[i] > 0 ? x[i] : 0.0f;);
+})
+
+/* g: (count) overwritten by the ReLU's input gradient; out: (count) its output */
+LAP_KERNEL(relu_grad_inplace, (float *g, const float *out, int64_t count), (g, out, count),
+{
+    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
+    for (int64_t i = 0; i < count; i++)
+        g[i] = out[i] > 0 ? g[i] : 0.0f;);
+})
 
 static int activation_fwd(lap_module *m, lap_tensor *input)
 {
@@ -753,11 +782,7 @@ static int activation_fwd(lap_module *m, lap_tensor *input)
             lap_tensor_release(m->output);
             m->output = lap_tensor_retain(input);
         }
-        float *x = lap_data(input);
-        int64_t count = lap_numel(input);
-        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++)
-            x[i] = x[i] > 0 ? x[i] : 0.0f;);
+        relu_inplace(lap_data(input), lap_numel(input));
         return LAP_OK;
     }
     if (lap_tensor_ensure_like(&m->output, input) != LAP_OK)
@@ -776,12 +801,7 @@ static int activation_bwd(lap_module *m, const lap_tensor *grad_output)
             lap_tensor_release(m->grad_input);
             m->grad_input = lap_tensor_retain(grad);
         }
-        float *g = lap_data(grad);
-        const float *out = lap_data(m->output);
-        int64_t count = lap_numel(grad);
-        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++)
-            g[i] = out[i] > 0 ? g[i] : 0.0f;);
+        relu_grad_inplace(lap_data(grad), lap_data(m->output), lap_numel(grad));
         return LAP_OK;
     }
     if (lap_tensor_ensure_like(&m->grad_input, m->input) != LAP_OK)
@@ -854,11 +874,7 @@ static int batchnorm_relu_recompute(lap_module *m)
     bn_dims(m->input, &N, &C, &S);
     batchnorm_apply(lap_data(out), NULL, lap_data(m->input), bn->mean_used, bn->inv_std, lap_data(m->params[0]),
                     lap_data(m->params[1]), N, C, S);
-    float *y = lap_data(out);
-    int64_t count = N * C * S;
-    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-    for (int64_t i = 0; i < count; i++)
-        y[i] = y[i] > 0 ? y[i] : 0.0f;);
+    relu_inplace(lap_data(out), N * C * S);
     return LAP_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kernels.h"
 #include "parallel.h"
 
 lap_optim_config lap_sgd_defaults(void)
@@ -152,8 +153,9 @@ void lap_optimizer_zero_grad(lap_optimizer *o)
 }
 
 /* param, grad, buf: (count) */
-static void sgd_update(float *param, const float *grad, float *buf, const lap_optim_config *c, double lr,
-                       int first, int64_t count)
+LAP_KERNEL(sgd_update, (float *param, const float *grad, float *buf, const lap_optim_config *c, double lr,
+                       int first, int64_t count),
+           (param, grad, buf, c, lr, first, count),
 {
     float wd = (float)c->weight_decay, momentum = (float)c->momentum, damp = 1.0f - (float)c->dampening;
     int nesterov = c->nesterov;
@@ -166,14 +168,15 @@ static void sgd_update(float *param, const float *grad, float *buf, const lap_op
         }
         param[i] -= (float)lr * g;
     });
-}
+})
 
 /* param, grad, m, v: (count); step_size = lr / (1 - beta1^t), bias2_sqrt = sqrt(1 - beta2^t)
  * (computed once per step by the caller: pow per tensor was 18 % of a 100-block 2-D step).
  * The build's -fno-math-errno lets sqrtf be the vector instruction (correctly rounded
  * like the scalar one: the numbers do not change). */
-static void adam_update(float *restrict param, const float *restrict grad, float *restrict m, float *restrict v,
-                        const lap_optim_config *c, float step_size, float bias2_sqrt, int64_t count)
+LAP_KERNEL(adam_update, (float *restrict param, const float *restrict grad, float *restrict m, float *restrict v,
+                        const lap_optim_config *c, float step_size, float bias2_sqrt, int64_t count),
+           (param, grad, m, v, c, step_size, bias2_sqrt, count),
 {
     float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps, wd = (float)c->weight_decay;
     PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
@@ -184,7 +187,7 @@ static void adam_update(float *restrict param, const float *restrict grad, float
         float denom = sqrtf(v[i]) / bias2_sqrt + eps;
         param[i] -= step_size * m[i] / denom;
     });
-}
+})
 
 int lap_optimizer_step(lap_optimizer *o)
 {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kernels.h"
 #include "parallel.h"
 
 /* Below this many multiply-adds (M*N*K) lap_gemm uses a plain loop instead of
@@ -488,11 +489,16 @@ int lap_tensor_ensure_like(lap_tensor **t, const lap_tensor *like)
 
 /* ---- contiguous kernels ---- */
 
-void lap_fill(float *out, float value, int64_t count)
+LAP_KERNEL(fill_kernel, (float *out, float value, int64_t count), (out, value, count),
 {
     PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
     for (int64_t i = 0; i < count; i++)
         out[i] = value;);
+})
+
+void lap_fill(float *out, float value, int64_t count)
+{
+    fill_kernel(out, value, count);
 }
 
 void lap_copy(float *out, const float *in, int64_t count)
@@ -502,11 +508,16 @@ void lap_copy(float *out, const float *in, int64_t count)
         memmove(out, in, (size_t)count * sizeof(float));
 }
 
-void lap_axpy(float *out, float alpha, const float *in, int64_t count)
+LAP_KERNEL(axpy_kernel, (float *out, float alpha, const float *in, int64_t count), (out, alpha, in, count),
 {
     PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
     for (int64_t i = 0; i < count; i++)
         out[i] += alpha * in[i];);
+})
+
+void lap_axpy(float *out, float alpha, const float *in, int64_t count)
+{
+    axpy_kernel(out, alpha, in, count);
 }
 
 void lap_scale(float *out, float alpha, int64_t count)

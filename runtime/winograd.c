@@ -11,8 +11,8 @@
  * dM[xi]^T V[xi], then dg = G^T dU G.
  *
  * The tile transforms run on 8 channels at once, one vector lane per channel
- * (GCC vector extensions; AVX2 clones where the CPU has it, SSE otherwise, the
- * build targets x86-64-v2): each sample's group of 8 channels is first
+ * (GCC vector extensions, compiled per kernel path, kernels.h: SSE on the
+ * x86-64-v2 baseline, AVX2 or AVX-512 where the CPU has it): each sample's group of 8 channels is first
  * transposed into a channel-interleaved plane (rows x columns x 8), so that every
  * tile reads and writes whole vectors whatever the image width, and V, M are
  * stored tile-major with the channels contiguous (rows of Cp = C rounded up to 8
@@ -44,6 +44,7 @@
 
 #include "conv.h"
 #include "error.h"
+#include "kernels.h"
 
 #ifdef _OPENMP
 #define NUM_THREADS() omp_get_num_threads()
@@ -211,13 +212,12 @@ INLINE void unpack_plane(float *dst, const float *plane, int64_t nc, int64_t H, 
     for (int64_t l_ = (t) * (lpt); l_ < ((t) + 1) * (lpt) && l_ < (lines); l_++) \
     __builtin_prefetch((p) + l_ * 16, rw, 3)
 
-#define CLONES __attribute__((target_clones("avx2", "default")))
 
 /* v: (16, T, cp) the transformed 4x4 input tiles B^T d B of x: (nb, C, H, W), tile t =
  * (b, ty, tx) over a th x tw grid, T = nb th tw, cp = C rounded up to 8 (lanes C ..
  * cp - 1 zero); plane: (2 th + 2, 2 tw + 2, 8) scratch, zero on its border (the padding,
  * padded row/column q is image row/column q - 1), interior overwritten. */
-CLONES static void transform_input(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
+static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
                                    int64_t H, int64_t W, int64_t th, int64_t tw)
 {
     const int64_t pw = 2 * tw + 2, T = nb * th * tw, stride = T * cp;
@@ -257,10 +257,13 @@ CLONES static void transform_input(float *v, float *plane, const float *x, int64
                 }
         }
 }
+LAP_KERNEL_INLINE(transform_input, (float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
+                                   int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (v, plane, x, nb, C, cp, H, W, th, tw))
 
 /* y: (nb, K, H, W) overwritten from m: (16, T, kp), each tile's A^T m A (2x2, clipped
  * at the border); plane: (2 th, 2 tw, 8) scratch. */
-CLONES static void transform_output(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp,
+static inline LAP_ALWAYS_INLINE void transform_output_body(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp,
                                     int64_t H, int64_t W, int64_t th, int64_t tw)
 {
     const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
@@ -291,11 +294,14 @@ CLONES static void transform_output(float *y, float *plane, const float *m, int6
             unpack_plane(dst, plane, nk, H, W, pw);
         }
 }
+LAP_KERNEL_INLINE(transform_output, (float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp,
+                                    int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (y, plane, m, nb, K, kp, H, W, th, tw))
 
 /* dm: (16, T, kp) the tiles A dy A^T of dy: (nb, K, H, W), zero beyond the image
  * (lanes K .. kp - 1 zero); plane: (2 th, 2 tw, 8) scratch, zero beyond the image rows
  * and columns, the rest overwritten. */
-CLONES static void transform_output_grad(float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
+static inline LAP_ALWAYS_INLINE void transform_output_grad_body(float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
                                          int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
     const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
@@ -324,6 +330,9 @@ CLONES static void transform_output_grad(float *dm, float *plane, const float *d
                 }
         }
 }
+LAP_KERNEL_INLINE(transform_output_grad, (float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
+                                         int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (dm, plane, dy, nb, K, kp, H, W, th, tw))
 
 /* ---- drivers ---- */
 

@@ -2,7 +2,8 @@
 # run.sh: the test suite runner used by `make test` and `make asan`.
 # Arguments: the compiled C test binaries.  Then every tests/*.lua is run by laprun
 # (each must exit 0; a failing assertion raises an error, so laprun exits 1), then
-# every tests/test_*.sh with LAPRUN and LAPSO in the environment.
+# every tests/test_*.sh with LAPRUN and LAPSO in the environment.  Lines
+# "NAME: skipped ..." in a passing test's output are shown.
 : "${LAPRUN:=./laprun}"
 export LAPRUN LAPSO BUILD
 # The scripts/ directory of this tree, also for a laprun built elsewhere (build-asan/).
@@ -16,6 +17,8 @@ run() {
     if "$@" > "${BUILD:-build}/last-test.log" 2>&1; then
         passed=$((passed + 1))
         printf 'ok   %-36s %5.1fs\n' "$name" "$(awk "BEGIN { print $(date +%s.%N) - $start }")"
+        # A passing test that skipped a part (e.g. real data not fetched) says so.
+        grep -E '^[^ ]+: skipped ' "${BUILD:-build}/last-test.log" | sed 's/^/     /'
     else
         failed=$((failed + 1))
         printf 'FAIL %s\n' "$name"

