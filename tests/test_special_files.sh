@@ -27,6 +27,12 @@ expect_error "save over a FIFO" "refusing to replace it" "lap.nn.Linear(1, 1):sa
 [ -p "$tmp/fifo" ] || fail "the FIFO was replaced"
 ls "$tmp" | grep -q '\.tmp\.' && fail "a temporary file was left behind"
 
+mkdir "$tmp/sheets"   # a CIFAR-10 PNG sheet that is a FIFO
+mkfifo "$tmp/sheets/test_batch.png"
+echo "[1]" >"$tmp/sheets/test_lables.json"
+expect_error "cifar10 sheet that is a FIFO" "cifar10 '$tmp/sheets/test_batch.png': not a regular file" \
+    "lap.data.cifar10{dir = '$tmp/sheets', split = 'test'}"
+
 mkdir "$tmp/dir"
 expect_error "save over a directory" "refusing to replace it" "lap.nn.Linear(1, 1):save('$tmp/dir')"
 [ -d "$tmp/dir" ] || fail "the directory was replaced"
