@@ -43,4 +43,18 @@ static const char *fuzz_file(const char *name, const uint8_t *data, size_t size,
     return paths[slot];
 }
 
+/* Inputs holding two files: a little-endian 16-bit length, the first file, the
+ * second.  Advances *data past the length and returns the first file's size. */
+static size_t fuzz_split(const uint8_t **data, size_t *size)
+{
+    if (*size < 2) {
+        *size = 0;
+        return 0;
+    }
+    size_t first = (size_t)(*data)[0] | (size_t)(*data)[1] << 8;
+    *data += 2;
+    *size -= 2;
+    return first < *size ? first : *size;
+}
+
 #endif

@@ -28,18 +28,14 @@ def idx_labels(n):
     return struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n))
 
 
-def idx_input(images, labels):
-    # fuzz_idx splits its input after the first byte at data[0] / 255 of the rest.
-    total = len(images) + len(labels)
-    for first in range(256):
-        if total * first // 255 == len(images):
-            return bytes([first]) + images + labels
-    return bytes([255 * len(images) // total]) + images + labels
+def two_files(first, second):
+    # fuzz_idx and fuzz_cifar_png read a 16-bit little-endian length, then the two files.
+    return struct.pack("<H", len(first)) + first + second
 
 
-put("fuzz_idx", "plain", idx_input(idx_images(3, 4, 5), idx_labels(3)))
-put("fuzz_idx", "gzip", idx_input(gzip.compress(idx_images(2, 3, 3)), gzip.compress(idx_labels(2))))
-put("fuzz_idx", "wrong-magic", idx_input(struct.pack(">IIII", 0x804, 1, 1, 1) + b"\0", idx_labels(1)))
+put("fuzz_idx", "plain", two_files(idx_images(3, 4, 5), idx_labels(3)))
+put("fuzz_idx", "gzip", two_files(gzip.compress(idx_images(2, 3, 3)), gzip.compress(idx_labels(2))))
+put("fuzz_idx", "wrong-magic", two_files(struct.pack(">IIII", 0x804, 1, 1, 1) + b"\0", idx_labels(1)))
 
 put("fuzz_cifar", "cifar10-one", bytes([3]) + bytes((i * 7) % 256 for i in range(3072)))
 put("fuzz_cifar", "cifar100-one", bytes([1, 42]) + bytes((i * 5) % 256 for i in range(3072)))
@@ -56,6 +52,10 @@ def png(width, height, rows, color_type=2, depth=8):
 put("fuzz_png", "rgb-3x2", png(3, 2, [bytes(range(9)), bytes(range(9, 18))]))
 put("fuzz_png", "grey-2x2", png(2, 2, [b"\x00\xff", b"\x80\x40"], color_type=0))
 put("fuzz_png", "rgba-1x1", png(1, 1, [b"\x10\x20\x30\x80"], color_type=6))
+
+sheet = png(1024, 2, [bytes((i * 3 + r) % 256 for i in range(3072)) for r in range(2)])
+put("fuzz_cifar_png", "two-rows", two_files(sheet, b"[3, 7]"))
+put("fuzz_cifar_png", "grey-one-row", two_files(png(1024, 1, [bytes(1024)], color_type=0), b"[0]"))
 
 nets = {
     "linear": "lap.nn.Linear(2, 3)",
