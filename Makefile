@@ -4,6 +4,7 @@
 #   make deps     install the Debian packages the build needs (when missing)
 #   make test     build and run every test
 #   make asan     the same suite under AddressSanitizer + UBSan (build-asan/)
+#   make fuzz     libFuzzer targets (clang) for the file readers, FUZZ_SECONDS each (build-fuzz/)
 #   make bench    benchmarks, side by side with PyTorch when python3-torch is installed
 #   make install  PREFIX=/usr/local: bin/laprun, lib/lua/5.4/lap.so, share/lap/scripts
 #   make circles  build and run experiments/circles.lua
@@ -39,7 +40,7 @@ MPI_FOUND  := no MPI (one process; $(if $(filter no,$(MPI)),MPI=no,pkg-config om
 endif
 
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -fno-math-errno -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp $(PKG_CFLAGS) $(MPI_CFLAGS) $(SANITIZE)
+CFLAGS  += -std=c11 -fno-math-errno -D_GNU_SOURCE -Wall -Wextra -Wvla -Wno-unused-parameter -fPIC -fopenmp $(PKG_CFLAGS) $(MPI_CFLAGS) $(SANITIZE)
 LDFLAGS += -fopenmp $(SANITIZE)
 LIBS    := $(PKG_LIBS) $(MPI_LIBS) -lm
 
@@ -55,7 +56,7 @@ BENCH_BIN    := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 LAPRUN  := $(if $(filter build,$(BUILD)),laprun,$(BUILD)/laprun)
 LAPSO   := $(if $(filter build,$(BUILD)),lap.so,$(BUILD)/lap.so)
 
-.PHONY: all deps check-deps test test-build test-run asan bench install clean circles data
+.PHONY: all deps check-deps test test-build test-run asan fuzz bench install clean circles data
 
 all: check-deps $(LAPRUN) $(LAPSO)
 
@@ -111,6 +112,33 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test-run
 
+# Fuzzing: each tests/fuzz/fuzz_*.c is a libFuzzer target over one file reader, built
+# with clang under ASan + UBSan against a clang build of the runtime, then run for
+# FUZZ_SECONDS (or FUZZ_RUNS executions) from its committed seed corpus (tests/fuzz/corpus/<target>); new inputs
+# go to build-fuzz/corpus/<target>, findings to build-fuzz/findings/.
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= -1
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) OPT="-O1 -fno-omit-frame-pointer -Wno-pass-failed" \
+	  SANITIZE="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/liblap.a
+	@mkdir -p build-fuzz/findings
+	@for t in $(FUZZ_TARGETS); do \
+	  $(FUZZ_CC) -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -fopenmp -fsanitize=fuzzer $(FUZZ_SAN) $(PKG_CFLAGS) \
+	    -o build-fuzz/$$t tests/fuzz/$$t.c build-fuzz/liblap.a $(LIBS) || exit 1; \
+	done
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -rss_limit_mb=2048 \
+	    -artifact_prefix=build-fuzz/findings/$$t- -print_final_stats=1 \
+	    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>build-fuzz/$$t.log || { tail -60 build-fuzz/$$t.log; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build-fuzz/$$t.log; \
+	done
+
 bench: all $(BENCH_BIN)
 	@./$(LAPRUN) -e 'io.write(lap.info().text)'
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
@@ -133,4 +161,4 @@ install: all
 	install -m 644 scripts/lap/*.lua $(DESTDIR)$(PREFIX)/share/lap/scripts/lap/
 
 clean:
-	rm -rf build build-asan laprun lap.so
+	rm -rf build build-asan build-fuzz laprun lap.so

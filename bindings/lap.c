@@ -1,5 +1,6 @@
 /* lap.c: the `lap` Lua module: registers every area and holds the shared helpers
  * (runtime errors, option tables).  Built into laprun and into lap.so. */
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -82,6 +83,35 @@ lua_Integer lapL_optinteger(lua_State *L, int idx, const char *key, lua_Integer 
     }
     lua_pop(L, 1);
     return value;
+}
+
+static lua_Integer check_in_range(lua_State *L, lua_Integer value, lua_Integer min, lua_Integer max,
+                                  const char *where, const char *what)
+{
+    if (value < min || value > max)
+        luaL_error(L, "%s: %s must be in [%I, %I], got %I", where, what, min, max, value);
+    return value;
+}
+
+lua_Integer lapL_checkrange(lua_State *L, int idx, lua_Integer min, lua_Integer max, const char *where,
+                            const char *what)
+{
+    int isint;
+    lua_Integer value = lua_tointegerx(L, idx, &isint);
+    if (!isint) {
+        if (lua_type(L, idx) == LUA_TNUMBER)
+            luaL_error(L, "%s: %s must be an integer, got %s", where, what, lua_tostring(L, idx));
+        luaL_error(L, "%s: %s must be an integer, got %s", where, what, luaL_typename(L, idx));
+    }
+    return check_in_range(L, value, min, max, where, what);
+}
+
+lua_Integer lapL_optrange(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer min,
+                          lua_Integer max, const char *where)
+{
+    char what[64];
+    snprintf(what, sizeof what, "option '%s'", key);
+    return check_in_range(L, lapL_optinteger(L, idx, key, def, where), min, max, where, what);
 }
 
 int lapL_optboolean(lua_State *L, int idx, const char *key, int def, const char *where)

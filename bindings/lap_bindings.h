@@ -70,6 +70,12 @@ void lapL_checkoptions(lua_State *L, int idx, const char *where, const char *con
 double lapL_optnumber(lua_State *L, int idx, const char *key, double def, const char *where);
 lua_Integer lapL_optinteger(lua_State *L, int idx, const char *key, lua_Integer def, const char *where);
 int lapL_optboolean(lua_State *L, int idx, const char *key, int def, const char *where);
+/* Integers that must fit a C type or a range: an error "<where>: <what> must be in
+ * [min, max], got v" instead of a silent truncation. */
+lua_Integer lapL_checkrange(lua_State *L, int idx, lua_Integer min, lua_Integer max, const char *where,
+                            const char *what);
+lua_Integer lapL_optrange(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer min,
+                          lua_Integer max, const char *where);
 const char *lapL_optstring(lua_State *L, int idx, const char *key, const char *def, const char *where);
 
 #endif

@@ -19,7 +19,7 @@ static lap_trainer *check_trainer(lua_State *L, int idx)
 {
     lap_trainer **h = luaL_checkudata(L, idx, LAPL_TRAINER);
     if (!*h)
-        luaL_error(L, "trainer: already collected");
+        luaL_argerror(L, idx, "trainer already released (its __gc was called)");
     return *h;
 }
 

@@ -62,8 +62,14 @@ static uint32_t check_seed(lua_State *L, lua_Integer seed, const char *where)
 
 /* A scratch array owned by a Lua userdata pushed on the stack, so that a Lua
  * error raised while filling it cannot leak it. */
-static void *push_scratch(lua_State *L, size_t bytes)
+/* count items of size bytes each, freed by the GC; an error when the size wraps. */
+static void *push_scratch(lua_State *L, int64_t count, size_t size, const char *where)
 {
+    size_t bytes;
+    if (count < 0)
+        luaL_error(L, "%s: negative count %I", where, (lua_Integer)count);
+    if (lap_mul_size(&bytes, (size_t)count, size, where) != LAP_OK)
+        lapL_runtime_error(L);
     return lua_newuserdatauv(L, bytes ? bytes : 1, 0);
 }
 
@@ -102,7 +108,7 @@ static int32_t *check_labels(lua_State *L, int idx, int64_t *count, const char *
                    luaL_typename(L, idx));
         return NULL;
     }
-    int32_t *labels = push_scratch(L, (size_t)n * sizeof *labels);
+    int32_t *labels = push_scratch(L, n, sizeof *labels, "lap.data");
     for (int64_t i = 0; i < n; i++) {
         double value;
         if (t) {
@@ -151,8 +157,8 @@ static int data_circles(lua_State *L)
     uint32_t seed = check_seed(L, lapL_optinteger(L, 1, "seed", 0, where), where);
     if (n < 2)   /* before allocating n rows; the runtime gives the same message */
         return luaL_error(L, "circles: n must be >= 2, got %I", (lua_Integer)n);
-    double *coords = push_scratch(L, (size_t)n * 2 * sizeof *coords);
-    int32_t *labels = push_scratch(L, (size_t)n * sizeof *labels);
+    double *coords = push_scratch(L, n, 2 * sizeof *coords, where);
+    int32_t *labels = push_scratch(L, n, sizeof *labels, where);
     if (lap_make_circles(coords, labels, n, factor, noise, seed) != LAP_OK)
         return lapL_runtime_error(L);
     return push_points(L, coords, labels, n);
@@ -168,8 +174,8 @@ static int data_moons(lua_State *L)
     uint32_t seed = check_seed(L, lapL_optinteger(L, 1, "seed", 0, where), where);
     if (n < 2)
         return luaL_error(L, "moons: n must be >= 2, got %I", (lua_Integer)n);
-    double *coords = push_scratch(L, (size_t)n * 2 * sizeof *coords);
-    int32_t *labels = push_scratch(L, (size_t)n * sizeof *labels);
+    double *coords = push_scratch(L, n, 2 * sizeof *coords, where);
+    int32_t *labels = push_scratch(L, n, sizeof *labels, where);
     if (lap_make_moons(coords, labels, n, noise, seed) != LAP_OK)
         return lapL_runtime_error(L);
     return push_points(L, coords, labels, n);
@@ -278,8 +284,8 @@ static int dataset_split(lua_State *L)
         return luaL_error(L, "%s: expected a train fraction or an options table, got %s", where,
                           luaL_typename(L, 2));
     }
-    int64_t *train_rows = push_scratch(L, (size_t)d->n * sizeof *train_rows);
-    int64_t *test_rows = push_scratch(L, (size_t)d->n * sizeof *test_rows);
+    int64_t *train_rows = push_scratch(L, d->n, sizeof *train_rows, "lap.data");
+    int64_t *test_rows = push_scratch(L, d->n, sizeof *test_rows, "lap.data");
     int64_t n_train, n_test;
     if (lap_train_test_split(train_rows, &n_train, test_rows, &n_test, d->n, test, seed) != LAP_OK)
         return lapL_runtime_error(L);
@@ -295,7 +301,7 @@ static int dataset_subset(lua_State *L)
     const lap_dataset *d = lapL_checkdataset(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int64_t count = (int64_t)lua_rawlen(L, 2);
-    int64_t *rows = push_scratch(L, (size_t)count * sizeof *rows);
+    int64_t *rows = push_scratch(L, count, sizeof *rows, "lap.data");
     for (int64_t i = 0; i < count; i++) {
         lua_rawgeti(L, 2, (lua_Integer)(i + 1));
         int isint;
@@ -329,7 +335,7 @@ static int batches_next(lua_State *L)
     const int64_t *rows = s->rows + s->position;
     /* A fresh tensor per batch: the caller may keep the previous one. */
     lap_tensor *x = NULL;
-    int32_t *labels = push_scratch(L, (size_t)take * sizeof *labels);
+    int32_t *labels = push_scratch(L, take, sizeof *labels, "lap.data");
     if (lap_dataset_gather(d, rows, take, &x, labels) != LAP_OK) {
         lap_tensor_release(x);
         return lapL_runtime_error(L);

@@ -78,25 +78,27 @@ static const char *check_dir(lua_State *L, const char *where, const char *files)
 
 static int data_mnist(lua_State *L)
 {
-    static const char *const options[] = {"dir", "split", "limit", NULL};
+    static const char *const options[] = {"dir", "split", "limit", "max_bytes", NULL};
     const char *where = "data.mnist";
     lapL_checkoptions(L, 1, where, options);
     const char *dir = lapL_optstring(L, 1, "dir", NULL, where);   /* NULL: data/mnist */
     int train = check_split(L, where);
     int64_t limit = check_limit(L, where);
-    lapL_pushdataset(L, lap_mnist_load("mnist", dir, train, limit));
+    int64_t max_bytes = lapL_optrange(L, 1, "max_bytes", LAP_IDX_MAX_BYTES, 1, INT64_MAX, where);
+    lapL_pushdataset(L, lap_mnist_load("mnist", dir, train, limit, max_bytes));
     return 1;
 }
 
 static int data_fashion_mnist(lua_State *L)
 {
-    static const char *const options[] = {"dir", "split", "limit", NULL};
+    static const char *const options[] = {"dir", "split", "limit", "max_bytes", NULL};
     const char *where = "data.fashion_mnist";
     lapL_checkoptions(L, 1, where, options);
     const char *dir = lapL_optstring(L, 1, "dir", NULL, where);   /* NULL: Debian's directory */
     int train = check_split(L, where);
     int64_t limit = check_limit(L, where);
-    lapL_pushdataset(L, lap_fashion_mnist_load(dir, train, limit));
+    int64_t max_bytes = lapL_optrange(L, 1, "max_bytes", LAP_IDX_MAX_BYTES, 1, INT64_MAX, where);
+    lapL_pushdataset(L, lap_fashion_mnist_load(dir, train, limit, max_bytes));
     return 1;
 }
 

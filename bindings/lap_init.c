@@ -10,7 +10,7 @@ static int apply(lua_State *L, lap_init_spec *spec, const char *where)
 {
     lap_module *m = lapL_checkmodule(L, 1);
     lap_rng local, *rng = lap_global_rng();
-    lua_Integer seed = lapL_optinteger(L, 2, "seed", -1, where);
+    lua_Integer seed = lapL_optrange(L, 2, "seed", -1, -1, 0xffffffffLL, where);
     if (seed >= 0) {
         lap_rng_seed(&local, (uint32_t)seed);
         rng = &local;

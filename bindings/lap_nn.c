@@ -7,6 +7,7 @@
  * (displacements, states, transport, predict) run the network in eval mode when
  * given an input, and restore the mode afterwards.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,8 @@ lap_module *lapL_checkmodule(lua_State *L, int idx)
     module_handle *h = luaL_testudata(L, idx, LAPL_MODULE);
     if (!h)
         luaL_typeerror(L, idx, "lap module");
+    if (!h->module)
+        luaL_argerror(L, idx, "module already released (its __gc was called)");
     return h->module;
 }
 
@@ -196,9 +199,7 @@ static int nn_resnet(lua_State *L)
             lua_rawseti(L, blocks_table, k);
         }
     } else if (type == LUA_TNUMBER) {
-        nblocks = (int)luaL_checkinteger(L, -1);
-        if (nblocks < 0)
-            return luaL_error(L, "nn.ResNet: blocks must be >= 0, got %d", nblocks);
+        nblocks = (int)lapL_checkrange(L, -1, 0, INT_MAX - 1, "nn.ResNet", "option 'blocks'");
         if (lua_getfield(L, 1, "block") != LUA_TFUNCTION)
             return luaL_error(L, "nn.ResNet: with blocks = %d, option 'block' must be a function(k) "
                                  "returning a module", nblocks);
@@ -453,6 +454,8 @@ static void probe_forward(lua_State *L, lap_resnet *net, int idx, const char *wh
     if (lua_isnoneornil(L, idx)) {
         if (!net->base.output)
             luaL_error(L, "ResNet.%s: no forward pass yet; give an input tensor", what);
+        if (lap_resnet_check_state(net, what) != LAP_OK)
+            lapL_runtime_error(L);
         return;
     }
     lap_tensor *x = lapL_checktensor(L, idx);
@@ -536,7 +539,7 @@ static int resnet_line_shape(lua_State *L)
 {
     lap_resnet *net = check_resnet(L, 1, "line_shape");
     probe_forward(L, net, 2, "line_shape");
-    const float *states[net->nblocks + 1];
+    const float **states = lua_newuserdatauv(L, sizeof *states * ((size_t)net->nblocks + 1), 0);
     for (int k = 0; k <= net->nblocks; k++)
         states[k] = lap_data(net->states[k]);
     double score;

@@ -1,6 +1,7 @@
 /* lap_optim.c: lap.optim: SGD and Adam as Lua userdata.  An optimizer is bound to
  * a network's trainable parameters by :bind(net), by the `params` option, or by
  * the trainer that receives it. */
+#include <limits.h>
 #include <string.h>
 
 #include "lap_bindings.h"
@@ -12,7 +13,10 @@ typedef struct optimizer_handle {
 
 static lap_optimizer *check_optimizer(lua_State *L, int idx)
 {
-    return ((optimizer_handle *)luaL_checkudata(L, idx, LAPL_OPTIMIZER))->optimizer;
+    optimizer_handle *h = luaL_checkudata(L, idx, LAPL_OPTIMIZER);
+    if (!h->optimizer)
+        luaL_argerror(L, idx, "optimizer already released (its __gc was called)");
+    return h->optimizer;
 }
 
 static void read_milestones(lua_State *L, lap_optim_config *c, const char *where)
@@ -25,8 +29,8 @@ static void read_milestones(lua_State *L, lap_optim_config *c, const char *where
             lua_rawgeti(L, -1, i);
             int isint;
             lua_Integer epoch = lua_tointegerx(L, -1, &isint);
-            if (!isint || epoch < 1)
-                luaL_error(L, "%s: milestones must be positive integers (epochs)", where);
+            if (!isint || epoch < 1 || epoch > INT_MAX)
+                luaL_error(L, "%s: milestones must be integers in [1, %d] (epochs)", where, INT_MAX);
             c->milestones[i - 1] = (int)epoch;
             lua_pop(L, 1);
         }

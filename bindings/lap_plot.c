@@ -4,6 +4,7 @@
  * turns Lua tables into C arrays, calls the figure and returns the file name.
  * Points with NaN coordinates are not drawn; a warning on stderr counts them.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,8 +177,8 @@ static int plot_transport(lua_State *L)
             lua_rawgeti(L, -1, i);
             int isint;
             lua_Integer k = lua_tointegerx(L, -1, &isint);
-            if (!isint)
-                return luaL_error(L, "%s: blocks[%d] must be an integer", where, i);
+            if (!isint || k < INT_MIN || k > INT_MAX)
+                return luaL_error(L, "%s: blocks[%d] must be a block number", where, i);
             blocks[nshown++] = (int)k;
             lua_pop(L, 1);
         }
@@ -500,7 +501,7 @@ static int plot_read(lua_State *L)
 static int plot_diff(lua_State *L)
 {
     const char *a = luaL_checkstring(L, 1), *b = luaL_checkstring(L, 2);
-    int threshold = (int)luaL_optinteger(L, 3, 16);
+    int threshold = lua_isnoneornil(L, 3) ? 16 : (int)lapL_checkrange(L, 3, 0, 255, "plot.diff", "threshold");
     int wa, ha, wb, hb;
     uint8_t *pa, *pb;
     if (lap_png_read(a, &wa, &ha, &pa) != LAP_OK)

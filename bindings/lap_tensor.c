@@ -361,9 +361,13 @@ static int m_narrow(lua_State *L)
     char buf[LAP_SHAPE_BUF];
     if (t->ndim == 0)
         return luaL_error(L, "tensor.narrow: cannot narrow a 0-dimensional tensor");
-    if (start < 1 || length < 0 || start - 1 > t->shape[0] || length > t->shape[0] - (start - 1))
-        return luaL_error(L, "tensor.narrow: rows %I..%I out of range for %s", start, start + length - 1,
-                          shape_str(t, buf));
+    if (start < 1 || length < 0 || start - 1 > t->shape[0] || length > t->shape[0] - (start - 1)) {
+        lua_Integer last;   /* the message's last row, when it is a number */
+        if (length < 1 || __builtin_add_overflow(start, length - 1, &last))
+            return luaL_error(L, "tensor.narrow: %I rows from row %I out of range for %s", length, start,
+                              shape_str(t, buf));
+        return luaL_error(L, "tensor.narrow: rows %I..%I out of range for %s", start, last, shape_str(t, buf));
+    }
     lapL_pushtensor(L, lap_tensor_narrow(t, (int64_t)start - 1, (int64_t)length));
     return 1;
 }
@@ -624,8 +628,8 @@ static int m_pow(lua_State *L) { return map_unary(L, f_pow, (float)luaL_checknum
 
 static int mt_gc(lua_State *L)
 {
-    lap_tensor **slot = lua_touserdata(L, 1);
-    if (slot && *slot) {
+    lap_tensor **slot = luaL_checkudata(L, 1, LAPL_TENSOR);   /* __gc can be called by hand on anything */
+    if (*slot) {
         lap_tensor_release(*slot);
         *slot = NULL;
     }

@@ -2,6 +2,7 @@
  * and lap.train.evaluate.  Epochs run in C; Ctrl-C in laprun stops one between
  * batches with the error "interrupted".  `distributed = true` (and `sync_bn`)
  * makes a trainer data-parallel over the ranks of an MPI job (runtime/trainer.h). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,10 @@ typedef struct trainer_handle {
 
 static lap_trainer *check_trainer(lua_State *L, int idx)
 {
-    return ((trainer_handle *)luaL_checkudata(L, idx, LAPL_TRAINER))->trainer;
+    trainer_handle *h = luaL_checkudata(L, idx, LAPL_TRAINER);
+    if (!h->trainer)
+        luaL_argerror(L, idx, "trainer already released (its __gc was called)");
+    return h->trainer;
 }
 
 static int new_trainer(lua_State *L, lap_trainer_kind kind, const char *where, const char *const options[])
@@ -44,7 +48,7 @@ static int new_trainer(lua_State *L, lap_trainer_kind kind, const char *where, c
     } else if (kind != LAP_TRAIN_PLAIN) {
         lambda = lapL_optnumber(L, 1, "lambda0", 1.0, where);
         tau = lapL_optnumber(L, 1, "tau", 0.1, where);
-        steps = (int)lapL_optinteger(L, 1, "steps", 5, where);
+        steps = (int)lapL_optrange(L, 1, "steps", 5, 1, INT_MAX, where);
         const char *rule = lapL_optstring(L, 1, "rule", "main", where);
         if (strcmp(rule, "cloud4") == 0)
             kind = LAP_TRAIN_LAP_CLOUD4;
@@ -52,7 +56,7 @@ static int new_trainer(lua_State *L, lap_trainer_kind kind, const char *where, c
             return luaL_error(L, "%s: rule must be 'main' (CE + C/lambda) or 'cloud4' (lambda*CE + C), got '%s'",
                               where, rule);
     }
-    lua_Integer seed = lapL_optinteger(L, 1, "seed", 0, where);
+    lua_Integer seed = lapL_optrange(L, 1, "seed", 0, 0, 0xffffffffLL, where);
     int distributed = lapL_optboolean(L, 1, "distributed", 0, where);
     int sync_bn = lapL_optboolean(L, 1, "sync_bn", 0, where);
     if (sync_bn && !distributed)

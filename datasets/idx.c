@@ -14,7 +14,9 @@
  * unknown without decompressing, the data is read into a buffer that grows as
  * data arrives, so a lying header fails when the stream ends early having
  * allocated no more than the stream held; the header's claimed pixel count is
- * also capped at LAP_IDX_MAX_BYTES.  Each error names the file and the problem.
+ * also capped: the float32 pixels it decodes to may not exceed max_bytes
+ * (LAP_IDX_MAX_BYTES by default), since a 1 MB gzip file can really hold 2^30
+ * pixels.  Each error names the file and the problem.
  *
  * Limits: only u8 data with 3 (images) or 1 (labels) dimensions; with a limit
  * on the number of images, the data after it is not read (nor checked) for
@@ -217,8 +219,10 @@ static int idx_check_end(idx_file *f, const char *claim)
     return LAP_OK;
 }
 
-lap_dataset *lap_idx_load(const char *images_path, const char *labels_path, int64_t limit)
+lap_dataset *lap_idx_load(const char *images_path, const char *labels_path, int64_t limit, int64_t max_bytes)
 {
+    if (max_bytes <= 0)
+        max_bytes = LAP_IDX_MAX_BYTES;
     if (!images_path || !labels_path) {
         lap_error("idx: file names must not be NULL");
         return NULL;
@@ -240,16 +244,19 @@ lap_dataset *lap_idx_load(const char *images_path, const char *labels_path, int6
         lap_error("idx: %s: the header declares %s: no pixels", images_path, image_claim);
         goto done;
     }
-    /* Checked so that no product leaves int64: rows * cols is formed only when
-     * both are <= 2^31, and count (< 2^32) times it only when it is <= 2^31. */
-    int64_t image_bytes = (int64_t)rows > LAP_IDX_MAX_BYTES || (int64_t)cols > LAP_IDX_MAX_BYTES
-                              ? LAP_IDX_MAX_BYTES + 1 : (int64_t)rows * (int64_t)cols;
-    if (image_bytes > LAP_IDX_MAX_BYTES || (int64_t)count * image_bytes > LAP_IDX_MAX_BYTES) {
-        lap_error("idx: %s: the header declares %s, more than the %lld-byte limit", images_path, image_claim,
-                  (long long)LAP_IDX_MAX_BYTES);
+    /* The float32 pixels of the images kept (count, or limit) must fit max_bytes;
+     * the products are formed only when they cannot leave int64. */
+    int64_t n = limit > 0 && limit < (int64_t)count ? limit : (int64_t)count;
+    int64_t image_bytes, claimed_bytes;
+    if (__builtin_mul_overflow((int64_t)rows, (int64_t)cols, &image_bytes) ||
+        __builtin_mul_overflow(image_bytes, (int64_t)count, &claimed_bytes) ||
+        image_bytes > max_bytes / (int64_t)sizeof(float) / n) {
+        lap_error("idx: %s: the header declares %s: %lld of them as floats are more than the %lld-byte limit "
+                  "(the option max_bytes allows more)",
+                  images_path, image_claim, (long long)n, (long long)max_bytes);
         goto done;
     }
-    if (idx_check_size(&images, 16, (int64_t)count * image_bytes, image_claim) != LAP_OK)
+    if (idx_check_size(&images, 16, claimed_bytes, image_claim) != LAP_OK)
         goto done;
 
     if (idx_open(&labels, labels_path) != LAP_OK ||
@@ -264,7 +271,6 @@ lap_dataset *lap_idx_load(const char *images_path, const char *labels_path, int6
         goto done;
     }
 
-    int64_t n = limit > 0 && limit < (int64_t)count ? limit : (int64_t)count;
     int whole = n == (int64_t)count;
     pixels = idx_read_data(&images, n * image_bytes, image_claim);
     if (!pixels || (whole && idx_check_end(&images, image_claim) != LAP_OK))
@@ -327,7 +333,7 @@ static int find_split(const char *dir, int train, char *images_path, char *label
     return *missing ? LAP_ERR : LAP_OK;
 }
 
-lap_dataset *lap_mnist_load(const char *where, const char *dir, int train, int64_t limit)
+lap_dataset *lap_mnist_load(const char *where, const char *dir, int train, int64_t limit, int64_t max_bytes)
 {
     if (!where)
         where = "mnist";
@@ -346,7 +352,7 @@ lap_dataset *lap_mnist_load(const char *where, const char *dir, int train, int64
         lap_error("%s: no %s or %s.gz in %s", where, missing, missing, dir);
         return NULL;
     }
-    lap_dataset *d = lap_idx_load(images_path, labels_path, limit);
+    lap_dataset *d = lap_idx_load(images_path, labels_path, limit, max_bytes);
     if (!d) {
         prefix_error(where);
         return NULL;
@@ -357,10 +363,10 @@ lap_dataset *lap_mnist_load(const char *where, const char *dir, int train, int64
     return d;
 }
 
-lap_dataset *lap_fashion_mnist_load(const char *dir, int train, int64_t limit)
+lap_dataset *lap_fashion_mnist_load(const char *dir, int train, int64_t limit, int64_t max_bytes)
 {
     if (dir)
-        return lap_mnist_load("fashion_mnist", dir, train, limit);
+        return lap_mnist_load("fashion_mnist", dir, train, limit, max_bytes);
     char images_path[4096], labels_path[4096];
     const char *missing;
     if (find_split(LAP_FASHION_MNIST_DIR, train, images_path, labels_path, sizeof images_path, &missing) != LAP_OK) {
@@ -369,5 +375,5 @@ lap_dataset *lap_fashion_mnist_load(const char *dir, int train, int64_t limit)
                   missing, LAP_FASHION_MNIST_DIR, LAP_FASHION_MNIST_PACKAGE, LAP_FASHION_MNIST_PACKAGE);
         return NULL;
     }
-    return lap_mnist_load("fashion_mnist", LAP_FASHION_MNIST_DIR, train, limit);
+    return lap_mnist_load("fashion_mnist", LAP_FASHION_MNIST_DIR, train, limit, max_bytes);
 }

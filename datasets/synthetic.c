@@ -82,7 +82,12 @@ static int finish(double *x, int32_t *y, double *base, int32_t *labels, int64_t 
 
 static int alloc_base(int64_t n, double **base, int32_t **labels)
 {
-    *base = lap_malloc((size_t)n * 2 * sizeof **base);
+    size_t bytes;
+    *base = NULL;
+    *labels = NULL;
+    if (lap_mul_size(&bytes, (size_t)n, 2 * sizeof **base, "synthetic data") != LAP_OK)
+        return LAP_ERR;
+    *base = lap_malloc(bytes);
     *labels = lap_malloc((size_t)n * sizeof **labels);
     if (!*base || !*labels) {
         free(*base);

@@ -1,6 +1,8 @@
 /* checkpoint.c: safetensors reading and writing, network and trainer checkpoints
  * (see checkpoint.h for the format and the naming scheme). */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 
 #include "checkpoint.h"
 #include "error.h"
+#include "files.h"
 #include "module.h"
 #include "optim.h"
 #include "resnet.h"
@@ -506,12 +509,74 @@ static int json_parse(const char *s, size_t n, jv *out, char *err, size_t errsiz
 
 /* ------------------------------------------------------------- safetensors */
 
+/* ------------------------------------------------------------- name index */
+
+/* A hash index over an array of names (open addressing, linear probing): finding a
+ * name among n costs O(1), so a header of 64 000 tensors is not a quadratic search. */
+typedef struct name_index {
+    int *slots;      /* entry + 1, 0 for an empty slot */
+    size_t size;     /* a power of two, at least twice the entries */
+} name_index;
+
+static size_t name_hash(const char *name)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static int index_find(const name_index *x, char *const *names, const char *name)
+{
+    if (!x->size)
+        return -1;
+    for (size_t i = name_hash(name) & (x->size - 1);; i = (i + 1) & (x->size - 1)) {
+        if (!x->slots[i])
+            return -1;
+        if (strcmp(names[x->slots[i] - 1], name) == 0)
+            return x->slots[i] - 1;
+    }
+}
+
+static void index_place(name_index *x, char *const *names, int entry)
+{
+    size_t i = name_hash(names[entry]) & (x->size - 1);
+    while (x->slots[i])
+        i = (i + 1) & (x->size - 1);
+    x->slots[i] = entry + 1;
+}
+
+/* Makes names[entry] findable; names[0 .. entry) already are. */
+static int index_add(name_index *x, char *const *names, int entry)
+{
+    size_t needed = 2 * ((size_t)entry + 1);
+    if (needed > x->size) {
+        size_t size = x->size ? x->size : 32;
+        while (size < needed)
+            size *= 2;
+        int *slots = calloc(size, sizeof *slots);
+        if (!slots)
+            return lap_error("out of memory");
+        free(x->slots);
+        x->slots = slots;
+        x->size = size;
+        for (int i = 0; i < entry; i++)
+            index_place(x, names, i);
+    }
+    index_place(x, names, entry);
+    return LAP_OK;
+}
+
+/* ------------------------------------------------------------- safetensors */
+
 struct lap_safetensors {
     int n, cap;
     char **names;
     lap_tensor **tensors;
+    name_index by_name;
     int nmeta, metacap;
     char **keys, **values;
+    name_index by_key;
 };
 
 lap_safetensors *lap_safetensors_new(void) { return lap_calloc(1, sizeof(lap_safetensors)); }
@@ -530,8 +595,10 @@ void lap_safetensors_free(lap_safetensors *st)
     }
     free(st->names);
     free(st->tensors);
+    free(st->by_name.slots);
     free(st->keys);
     free(st->values);
+    free(st->by_key.slots);
     free(st);
 }
 
@@ -541,18 +608,14 @@ lap_tensor *lap_safetensors_tensor(const lap_safetensors *st, int i) { return st
 
 lap_tensor *lap_safetensors_get(const lap_safetensors *st, const char *name)
 {
-    for (int i = 0; i < st->n; i++)
-        if (strcmp(st->names[i], name) == 0)
-            return st->tensors[i];
-    return NULL;
+    int i = index_find(&st->by_name, st->names, name);
+    return i < 0 ? NULL : st->tensors[i];
 }
 
 const char *lap_safetensors_meta(const lap_safetensors *st, const char *key)
 {
-    for (int i = 0; i < st->nmeta; i++)
-        if (strcmp(st->keys[i], key) == 0)
-            return st->values[i];
-    return NULL;
+    int i = index_find(&st->by_key, st->keys, key);
+    return i < 0 ? NULL : st->values[i];
 }
 
 /* Makes room for one more entry in a pair of parallel lists (names, tensors) of
@@ -586,6 +649,10 @@ int lap_safetensors_add(lap_safetensors *st, const char *name, lap_tensor *t)
     if (!copy)
         return lap_error("out of memory");
     st->names[st->n] = copy;
+    if (index_add(&st->by_name, st->names, st->n) != LAP_OK) {
+        free(copy);
+        return LAP_ERR;
+    }
     st->tensors[st->n] = lap_tensor_retain(t);
     st->n++;
     return LAP_OK;
@@ -596,12 +663,12 @@ int lap_safetensors_set_meta(lap_safetensors *st, const char *key, const char *v
     char *v = strdup(value);
     if (!v)
         return lap_error("out of memory");
-    for (int i = 0; i < st->nmeta; i++)
-        if (strcmp(st->keys[i], key) == 0) {
-            free(st->values[i]);
-            st->values[i] = v;
-            return LAP_OK;
-        }
+    int existing = index_find(&st->by_key, st->keys, key);
+    if (existing >= 0) {
+        free(st->values[existing]);
+        st->values[existing] = v;
+        return LAP_OK;
+    }
     if (st->nmeta == st->metacap) {
         int cap = st->metacap ? st->metacap * 2 : 8;
         char **keys = realloc(st->keys, sizeof *keys * (size_t)cap);
@@ -622,6 +689,11 @@ int lap_safetensors_set_meta(lap_safetensors *st, const char *key, const char *v
         return lap_error("out of memory");
     }
     st->keys[st->nmeta] = k;
+    if (index_add(&st->by_key, st->keys, st->nmeta) != LAP_OK) {
+        free(k);
+        free(v);
+        return LAP_ERR;
+    }
     st->values[st->nmeta] = v;
     st->nmeta++;
     return LAP_OK;
@@ -667,18 +739,27 @@ int lap_safetensors_write(const lap_safetensors *st, const char *path)
         return lap_error("checkpoint '%s': out of memory building the header", path);
     }
 
-    size_t tmplen = strlen(path) + 32;
+    /* A symlink's target is replaced, never a device or a FIFO. */
+    char *target = lap_replace_target(path, "checkpoint");
+    if (!target) {
+        free(h.data);
+        return LAP_ERR;
+    }
+    lap_remove_stale_temporaries(target);
+    size_t tmplen = strlen(target) + 32;
     char *tmp = malloc(tmplen);
     if (!tmp) {
         free(h.data);
+        free(target);
         return lap_error("checkpoint '%s': out of memory", path);
     }
-    snprintf(tmp, tmplen, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, tmplen, "%s.tmp.%ld", target, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         int e = errno;
         free(h.data);
         free(tmp);
+        free(target);
         return lap_error("checkpoint '%s': cannot create '%s.tmp.*': %s", path, path, strerror(e));
     }
     unsigned char len8[8];
@@ -703,11 +784,12 @@ int lap_safetensors_write(const lap_safetensors *st, const char *path)
         ok = 0;
         e = errno;
     }
-    if (ok && rename(tmp, path) != 0) {
+    if (ok && rename(tmp, target) != 0) {
         ok = 0;
         e = errno;
     }
     free(h.data);
+    free(target);
     if (!ok) {
         remove(tmp);
         free(tmp);
@@ -796,11 +878,9 @@ static int check_entry(const char *path, entry *e, uint64_t data_size)
 
 lap_safetensors *lap_safetensors_read(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lap_error("checkpoint '%s': cannot open: %s", path, strerror(errno));
+    FILE *f = lap_open_regular(path, "checkpoint");
+    if (!f)
         return NULL;
-    }
     struct stat sbuf_;
     char *header = NULL;
     entry *entries = NULL;
@@ -1099,9 +1179,22 @@ static int arch_int(const jv *node, const char *key, long long *out, const char 
     double x = 0;
     if (arch_number(node, key, &x, type) != LAP_OK)
         return LAP_ERR;
-    if (x != (double)(long long)x || x < -1e15 || x > 1e15)
+    if (!(x >= -1e15 && x <= 1e15) || x != floor(x))   /* range first: a cast of 2e19 is undefined */
         return lap_error("architecture: %s's '%s' is not an integer", type, key);
     *out = (long long)x;
+    return LAP_OK;
+}
+
+/* An integer option that the constructor takes as an int: out of int's range is an
+ * error, not a truncation (padding 2^32 + 1 is not padding 1). */
+static int arch_c_int(const jv *node, const char *key, int *out, const char *type)
+{
+    long long x = 0;
+    if (arch_int(node, key, &x, type) != LAP_OK)
+        return LAP_ERR;
+    if (x < INT_MIN || x > INT_MAX)
+        return lap_error("architecture: %s's '%s' is %lld, out of the range of an int", type, key, x);
+    *out = (int)x;
     return LAP_OK;
 }
 
@@ -1174,7 +1267,8 @@ static lap_module *arch_build(const jv *node, int depth)
     }
     const char *type = tv->str;
     lap_module *m = NULL;
-    long long a = 0, b = 0, kh = 0, kw = 0, stride = 0, padding = 0, groups = 0;
+    long long a = 0, b = 0;
+    int kh = 0, kw = 0, stride = 0, padding = 0, groups = 0;
     double x = 0, y = 0;
     int bias = 1, flag = 0;
     if (strcmp(type, "Linear") == 0) {
@@ -1200,25 +1294,26 @@ static lap_module *arch_build(const jv *node, int depth)
     } else if (strcmp(type, "GlobalAvgPool") == 0) {
         m = lap_global_avgpool_new();
     } else if (strcmp(type, "Conv2d") == 0) {
-        if (arch_int(node, "in", &a, type) || arch_int(node, "out", &b, type) || arch_int(node, "kh", &kh, type) ||
-            arch_int(node, "kw", &kw, type) || arch_int(node, "stride", &stride, type) ||
-            arch_int(node, "padding", &padding, type) || arch_int(node, "groups", &groups, type) ||
+        if (arch_int(node, "in", &a, type) || arch_int(node, "out", &b, type) || arch_c_int(node, "kh", &kh, type) ||
+            arch_c_int(node, "kw", &kw, type) || arch_c_int(node, "stride", &stride, type) ||
+            arch_c_int(node, "padding", &padding, type) || arch_c_int(node, "groups", &groups, type) ||
             arch_bool(node, "bias", &bias, 1, type))
             return NULL;
-        m = lap_conv2d_new(a, b, (int)kh, (int)kw, (int)stride, (int)padding, (int)groups, bias);
+        m = lap_conv2d_new(a, b, kh, kw, stride, padding, groups, bias);
     } else if (strcmp(type, "ConvTranspose2d") == 0) {
-        long long outpad = 0;
+        int outpad = 0;
         if (arch_int(node, "in", &a, type) || arch_int(node, "out", &b, type) ||
-            arch_int(node, "kernel", &kh, type) || arch_int(node, "stride", &stride, type) ||
-            arch_int(node, "padding", &padding, type) || arch_int(node, "output_padding", &outpad, type) ||
+            arch_c_int(node, "kernel", &kh, type) || arch_c_int(node, "stride", &stride, type) ||
+            arch_c_int(node, "padding", &padding, type) || arch_c_int(node, "output_padding", &outpad, type) ||
             arch_bool(node, "bias", &bias, 1, type))
             return NULL;
-        m = lap_conv_transpose2d_new(a, b, (int)kh, (int)stride, (int)padding, (int)outpad, bias);
+        m = lap_conv_transpose2d_new(a, b, kh, stride, padding, outpad, bias);
     } else if (strcmp(type, "AvgPool2d") == 0 || strcmp(type, "MaxPool2d") == 0) {
-        if (arch_int(node, "kernel", &a, type) || arch_int(node, "stride", &stride, type) ||
-            arch_int(node, "padding", &padding, type))
+        int kernel = 0;
+        if (arch_c_int(node, "kernel", &kernel, type) || arch_c_int(node, "stride", &stride, type) ||
+            arch_c_int(node, "padding", &padding, type))
             return NULL;
-        m = (type[0] == 'A' ? lap_avgpool2d_new : lap_maxpool2d_new)((int)a, (int)stride, (int)padding);
+        m = (type[0] == 'A' ? lap_avgpool2d_new : lap_maxpool2d_new)(kernel, stride, padding);
     } else if (strcmp(type, "Sequential") == 0) {
         const jv *children = jv_get(node, "children");
         if (!children || children->type != J_ARR) {
@@ -1251,7 +1346,49 @@ static lap_module *arch_build(const jv *node, int depth)
     return m;
 }
 
-lap_module *lap_module_from_architecture(const char *json)
+/* A number of the node, 0 when absent or not a positive number (arch_build reports those). */
+static double arch_size(const jv *node, const char *key)
+{
+    const jv *v = jv_get(node, key);
+    return v && v->type == J_NUM && v->num > 0 ? v->num : 0;
+}
+
+/* The floats of the parameters and buffers (BatchNorm's running statistics) the
+ * architecture describes, counted from the JSON alone, before anything is allocated. */
+static double arch_floats(const jv *node, int depth)
+{
+    const jv *tv = jv_get(node, "type");
+    if (depth > MAX_JSON_DEPTH || !tv || tv->type != J_STR)
+        return 0;
+    const char *type = tv->str;
+    const jv *v;
+    double bias = (v = jv_get(node, "bias")) && v->type == J_BOOL && !v->boolean ? 0 : 1;
+    double in = arch_size(node, "in"), out = arch_size(node, "out");
+    if (strcmp(type, "Linear") == 0)
+        return in * out + bias * out;
+    if (strcmp(type, "BatchNorm") == 0)
+        return 4 * arch_size(node, "features");
+    if (strcmp(type, "Conv2d") == 0) {
+        double groups = arch_size(node, "groups");
+        return out * (groups >= 1 ? in / groups : in) * arch_size(node, "kh") * arch_size(node, "kw") + bias * out;
+    }
+    if (strcmp(type, "ConvTranspose2d") == 0)
+        return in * out * arch_size(node, "kernel") * arch_size(node, "kernel") + bias * out;
+    double total = 0;
+    const char *lists[] = {"children", "blocks"};
+    for (int l = 0; l < 2; l++)
+        if ((v = jv_get(node, lists[l])) && v->type == J_ARR)
+            for (int k = 0; k < v->n; k++)
+                total += arch_floats(&v->items[k], depth + 1);
+    if ((v = jv_get(node, "encoder")))
+        total += arch_floats(v, depth + 1);
+    if ((v = jv_get(node, "classifier")))
+        total += arch_floats(v, depth + 1);
+    return total;
+}
+
+/* With max_floats < 0, no budget. */
+lap_module *lap_module_from_architecture_within(const char *json, double max_floats)
 {
     jv root;
     char err[200];
@@ -1259,10 +1396,18 @@ lap_module *lap_module_from_architecture(const char *json)
         lap_error("architecture: %s", err);
         return NULL;
     }
-    lap_module *m = arch_build(&root, 0);
+    double needed = max_floats >= 0 ? arch_floats(&root, 0) : 0;
+    lap_module *m = NULL;
+    if (max_floats >= 0 && needed > max_floats)
+        lap_error("architecture: its parameters and statistics need %.0f floats, but the file holds only %.0f",
+                  needed, max_floats);
+    else
+        m = arch_build(&root, 0);
     jv_free(&root);
     return m;
 }
+
+lap_module *lap_module_from_architecture(const char *json) { return lap_module_from_architecture_within(json, -1); }
 
 /* ------------------------------------------------------------ named tensors */
 
@@ -1386,16 +1531,15 @@ static int network_weights(lap_module *m, const lap_safetensors *st, const char 
         else if (apply)
             lap_copy(lap_data(l.tensors[i]), lap_data(src), lap_numel(src));
     }
+    name_index mine = {0};
+    for (int k = 0; status == LAP_OK && k < l.n; k++)
+        status = index_add(&mine, l.names, k);
     for (int i = 0; status == LAP_OK && i < lap_safetensors_count(st); i++) {
         const char *name = lap_safetensors_name(st, i);
-        if (!is_network_name(name))
-            continue;
-        int found = 0;
-        for (int k = 0; k < l.n && !found; k++)
-            found = strcmp(l.names[k], name) == 0;
-        if (!found)
+        if (is_network_name(name) && index_find(&mine, l.names, name) < 0)
             status = lap_error("checkpoint '%s': tensor '%s' of the file is not in the network", path, name);
     }
+    free(mine.slots);
     named_free(&l);
     return status;
 }
@@ -1426,6 +1570,17 @@ int lap_module_load_weights(lap_module *m, const char *path)
     return status;
 }
 
+/* The floats of the file's network tensors: a network rebuilt from the file's
+ * architecture must fit in them, since each of its tensors must be in the file. */
+static double network_floats(const lap_safetensors *st)
+{
+    double total = 0;
+    for (int i = 0; i < st->n; i++)
+        if (is_network_name(st->names[i]))
+            total += (double)lap_numel(st->tensors[i]);
+    return total;
+}
+
 lap_module *lap_module_load(const char *path)
 {
     lap_safetensors *st = lap_safetensors_read(path);
@@ -1437,7 +1592,7 @@ lap_module *lap_module_load(const char *path)
         lap_error("checkpoint '%s': no architecture (__metadata__[\"lap.architecture\"]); build the network and use "
                   "net:load_weights",
                   path);
-    } else if (!(m = lap_module_from_architecture(arch))) {
+    } else if (!(m = lap_module_from_architecture_within(arch, network_floats(st)))) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", lap_last_error());
         lap_error("checkpoint '%s': %s", path, msg);
@@ -1523,6 +1678,18 @@ static int meta_number(const lap_safetensors *st, const char *key, double *out, 
     return LAP_OK;
 }
 
+/* A metadata number that must be an integer in [min, max] (NaN is not). */
+static int meta_int(const lap_safetensors *st, const char *key, double min, double max, double *out,
+                    const char *path)
+{
+    if (meta_number(st, key, out, path) != LAP_OK)
+        return LAP_ERR;
+    if (!(*out >= min && *out <= max) || *out != floor(*out))
+        return lap_error("checkpoint '%s': metadata '%s' is %s, expected an integer in [%.0f, %.0f]", path, key,
+                         lap_safetensors_meta(st, key), min, max);
+    return LAP_OK;
+}
+
 int lap_trainer_load(lap_trainer *t, const char *path)
 {
     lap_safetensors *st = lap_safetensors_read(path);
@@ -1532,13 +1699,30 @@ int lap_trainer_load(lap_trainer *t, const char *path)
     double kind = 0, lambda = 0, iteration = 0, lr = 0, steps = 0, epoch = 0, nparams = 0, index = 0, has_gauss = 0,
            gauss = 0;
     int status = LAP_ERR;
-    if (meta_number(st, "lap.trainer.kind", &kind, path) || meta_number(st, "lap.trainer.lambda", &lambda, path) ||
-        meta_number(st, "lap.trainer.iteration", &iteration, path) ||
-        meta_number(st, "lap.optimizer.lr", &lr, path) || meta_number(st, "lap.optimizer.steps", &steps, path) ||
-        meta_number(st, "lap.optimizer.epoch", &epoch, path) ||
-        meta_number(st, "lap.optimizer.nparams", &nparams, path) || meta_number(st, "lap.rng.index", &index, path) ||
-        meta_number(st, "lap.rng.has_gauss", &has_gauss, path) || meta_number(st, "lap.rng.gauss", &gauss, path))
+    /* Every value is checked with the rules its constructor applies: a file is input. */
+    const double max_count = 9007199254740992.0;   /* 2^53: counters exact in a double */
+    if (meta_int(st, "lap.trainer.kind", 0, 1000, &kind, path) || meta_number(st, "lap.trainer.lambda", &lambda, path) ||
+        meta_int(st, "lap.trainer.iteration", 0, max_count, &iteration, path) ||
+        meta_number(st, "lap.optimizer.lr", &lr, path) ||
+        meta_int(st, "lap.optimizer.steps", 0, max_count, &steps, path) ||
+        meta_int(st, "lap.optimizer.epoch", 0, INT_MAX, &epoch, path) ||
+        meta_int(st, "lap.optimizer.nparams", 0, INT_MAX, &nparams, path) ||
+        meta_int(st, "lap.rng.index", 0, 624, &index, path) ||
+        meta_int(st, "lap.rng.has_gauss", 0, 1, &has_gauss, path) || meta_number(st, "lap.rng.gauss", &gauss, path))
         goto done;
+    if (!lap_trainer_lambda_ok(t->kind, lambda)) {
+        lap_error("checkpoint '%s': lambda %g is not a valid weight for this trainer (finite, > 0 for LAP, >= 0 for "
+                  "Regularized)", path, lambda);
+        goto done;
+    }
+    if (!lap_optim_lr_ok(lr)) {
+        lap_error("checkpoint '%s': learning rate %g is not finite and >= 0", path, lr);
+        goto done;
+    }
+    if (!isfinite(gauss)) {
+        lap_error("checkpoint '%s': invalid generator state (lap.rng.gauss is %g)", path, gauss);
+        goto done;
+    }
     if ((int)kind != (int)t->kind) {
         lap_error("checkpoint '%s': saved by a trainer of another kind (%d, this one is %d)", path, (int)kind,
                   (int)t->kind);
@@ -1557,7 +1741,7 @@ int lap_trainer_load(lap_trainer *t, const char *path)
         goto done;
     }
     const char *words = lap_safetensors_meta(st, "lap.rng.state");
-    if (!words || strlen(words) != 624 * 8 || index < 0 || index > 624) {
+    if (!words || strlen(words) != 624 * 8) {
         lap_error("checkpoint '%s': invalid generator state (lap.rng.*)", path);
         goto done;
     }

@@ -54,6 +54,10 @@ const char *lap_safetensors_meta(const lap_safetensors *st, const char *key);   
 char *lap_module_architecture(const lap_module *m);
 /* Rebuilds a module tree from lap_module_architecture's text. */
 lap_module *lap_module_from_architecture(const char *json);
+/* The same, refusing before allocating anything an architecture whose parameters and
+ * BatchNorm statistics need more than max_floats floats (lap.nn.load passes the size
+ * of the file's tensors; the fuzz target a fixed budget). */
+lap_module *lap_module_from_architecture_within(const char *json, double max_floats);
 /* Saves parameters, BatchNorm running statistics and the architecture. */
 int lap_module_save(lap_module *m, const char *path);
 /* Loads the weights of a file into m: every tensor of m must be in the file with

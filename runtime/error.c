@@ -55,6 +55,13 @@ int lap_check_interrupt(void)
     return lap_error("interrupted");
 }
 
+int lap_mul_size(size_t *out, size_t a, size_t b, const char *what)
+{
+    if (__builtin_mul_overflow(a, b, out))
+        return lap_error("%s: size %zu x %zu is too large", what, a, b);
+    return LAP_OK;
+}
+
 void *lap_malloc(size_t bytes)
 {
     void *p = malloc(bytes ? bytes : 1);
@@ -67,6 +74,6 @@ void *lap_calloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p)
-        lap_error("out of memory (%zu bytes)", count * size);
+        lap_error("out of memory (%zu x %zu bytes)", count, size);
     return p;
 }

@@ -12,6 +12,7 @@
 #define LAP_ERROR_H
 
 #include <signal.h>
+#include <stddef.h>
 
 #define LAP_OK 0
 #define LAP_ERR (-1)
@@ -29,6 +30,10 @@ int lap_error_wrap(const char *container, const char *replacement, int index);
 extern volatile sig_atomic_t lap_interrupt_requested;
 /* Returns LAP_ERR with message "interrupted" (and clears the flag) if set. */
 int lap_check_interrupt(void);
+
+/* Size arithmetic on user input that cannot wrap: *out = a * b, or LAP_ERR with
+ * "<what>: size a x b is too large" when the product does not fit a size_t. */
+int lap_mul_size(size_t *out, size_t a, size_t b, const char *what);
 
 /* Allocation helpers: on failure they record "out of memory (N bytes)" and return NULL. */
 void *lap_malloc(size_t bytes);

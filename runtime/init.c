@@ -117,8 +117,10 @@ static int init_module(lap_module *m, void *context)
 
 int lap_init_apply(lap_module *m, const lap_init_spec *spec, lap_rng *rng)
 {
-    if (spec->kind == LAP_INIT_NORMAL && !(spec->std >= 0))
-        return lap_error("init.normal: std must be >= 0, got %g", spec->std);
+    if (spec->kind == LAP_INIT_NORMAL && !(spec->std >= 0 && isfinite(spec->std)))
+        return lap_error("init.normal: std must be finite and >= 0, got %g", spec->std);
+    if (!isfinite(spec->gain))
+        return lap_error("init: gain must be finite, got %g", spec->gain);
     init_context ctx = {spec, rng};
     return lap_module_visit(m, init_module, &ctx);
 }

@@ -230,6 +230,9 @@ typedef struct batchnorm {
     float *mean_used;           /* per feature, of the last forward */
     int synced;                 /* the last train-mode forward used every rank's batch (sync_bn) */
     int fuse_relu;              /* set by a Sequential for one forward: write relu(y) (the in-place ReLU after it) */
+    double *work;               /* 4 per feature + 1: forward's and backward's sums (never on the stack: a
+                                   stack array sized by the features overflows for large ones) */
+    float *work_float;          /* 3 per feature: backward's per-feature factors */
 } batchnorm;
 
 /* For (N, C, H, W) inputs x_hat is not kept per module but recomputed in the
@@ -558,15 +561,16 @@ LAP_KERNEL(batchnorm_input_grad, (float *din, const float *dout, const float *no
  * parameter gradients stay this rank's share; the trainer reduces them). */
 static int batchnorm_backward(float *din, float *dweight, float *dbias, const float *dout,
                               const float *normalized, const float *weight, const float *inv_std,
-                              int batch_stats, int synced, int64_t N, int64_t C, int64_t S)
+                              int batch_stats, int synced, int64_t N, int64_t C, int64_t S, double *work,
+                              float *work_float)
 {
     double count = (double)(N * S);
-    double sum_dy[C], sum_dy_xhat[C];
+    double *sum_dy = work, *sum_dy_xhat = work + C;   /* and work[2 C], the count, when synced */
     if (S == 1 && C <= BN_NARROW_MAX)
         bn_row_sums[C - 1](sum_dy, sum_dy_xhat, dout, normalized, 0.0, N);
     else
         batchnorm_grad_sums(sum_dy, sum_dy_xhat, dout, normalized, N, C, S);
-    float scale[C], mean_dy[C], mean_dy_xhat[C];
+    float *scale = work_float, *mean_dy = work_float + C, *mean_dy_xhat = work_float + 2 * C;
     for (int64_t c = 0; c < C; c++) {
         if (dweight)
             dweight[c] += (float)sum_dy_xhat[c];
@@ -574,15 +578,10 @@ static int batchnorm_backward(float *din, float *dweight, float *dbias, const fl
             dbias[c] += (float)sum_dy[c];
     }
     if (synced) {
-        double sums[2 * C + 1];
-        memcpy(sums, sum_dy, sizeof sum_dy);
-        memcpy(sums + C, sum_dy_xhat, sizeof sum_dy_xhat);
-        sums[2 * C] = count;
-        if (lap_dist_allreduce_double(sums, 2 * C + 1) != LAP_OK)
+        work[2 * C] = count;
+        if (lap_dist_allreduce_double(work, 2 * C + 1) != LAP_OK)
             return LAP_ERR;
-        memcpy(sum_dy, sums, sizeof sum_dy);
-        memcpy(sum_dy_xhat, sums + C, sizeof sum_dy_xhat);
-        count = sums[2 * C];
+        count = work[2 * C];
     }
     for (int64_t c = 0; c < C; c++) {
         scale[c] = weight[c] * inv_std[c];
@@ -599,10 +598,9 @@ static int batchnorm_backward(float *din, float *dweight, float *dbias, const fl
 
 /* sync_bn: the batch statistics of every rank's rows from this rank's (mean, var
  * of count values each): one reduction of the counts, the sums and the sums of
- * squares (count (var + mean^2)), in double.  Returns the total count. */
-static int batchnorm_sync_statistics(double *mean, double *var, double *count, int64_t C)
+ * squares (count (var + mean^2)), in double, through sums (2 C + 1).  Returns the total count. */
+static int batchnorm_sync_statistics(double *mean, double *var, double *count, double *sums, int64_t C)
 {
-    double sums[2 * C + 1];
     for (int64_t c = 0; c < C; c++) {
         sums[c] = *count * mean[c];
         sums[C + c] = *count * (var[c] + mean[c] * mean[c]);
@@ -651,12 +649,12 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
     if (lap_tensor_ensure_like(&m->output, input) != LAP_OK ||
         (S == 1 && lap_tensor_ensure_like(&bn->normalized, input) != LAP_OK))
         return LAP_ERR;
-    float mean[C], *running_mean = lap_data(bn->running_mean), *running_var = lap_data(bn->running_var);
+    float *mean = bn->mean_used, *running_mean = lap_data(bn->running_mean), *running_var = lap_data(bn->running_var);
     if (m->training) {
-        double batch_mean[C], batch_var[C];
+        double *batch_mean = bn->work, *batch_var = bn->work + C;
         batchnorm_statistics(batch_mean, batch_var, lap_data(input), N, C, S);
         double count = (double)(N * S);
-        if (synced && batchnorm_sync_statistics(batch_mean, batch_var, &count, C) != LAP_OK)
+        if (synced && batchnorm_sync_statistics(batch_mean, batch_var, &count, bn->work + 2 * C, C) != LAP_OK)
             return LAP_ERR;
         if (count < 2)
             return lap_error("BatchNorm: training needs more than 1 value per feature, got %g over the ranks",
@@ -675,7 +673,6 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
             bn->inv_std[c] = (float)(1.0 / sqrt((double)running_var[c] + bn->eps));
         }
     }
-    memcpy(bn->mean_used, mean, sizeof(float) * (size_t)C);
     batchnorm_apply(lap_data(m->output), S == 1 ? lap_data(bn->normalized) : NULL, lap_data(input), mean,
                     bn->inv_std, lap_data(m->params[0]), lap_data(m->params[1]), bn->fuse_relu, N, C, S);
     return LAP_OK;
@@ -702,7 +699,7 @@ static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
     return batchnorm_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
                               learn ? lap_data(m->grads[1]) : NULL, lap_data(grad_output), normalized,
                               lap_data(m->params[0]), bn->inv_std, m->training, m->training && bn->synced, N, C,
-                              S);
+                              S, bn->work, bn->work_float);
 }
 
 static void batchnorm_destroy(lap_module *m)
@@ -713,6 +710,8 @@ static void batchnorm_destroy(lap_module *m)
     lap_tensor_release(bn->normalized);
     free(bn->inv_std);
     free(bn->mean_used);
+    free(bn->work);
+    free(bn->work_float);
 }
 
 static void batchnorm_describe(const lap_module *m, char *buf, size_t size)
@@ -731,8 +730,8 @@ lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps)
         lap_error("BatchNorm: number of features must be positive, got %lld", (long long)features);
         return NULL;
     }
-    if (!(momentum >= 0 && momentum <= 1) || !(eps > 0)) {
-        lap_error("BatchNorm: momentum must be in [0, 1] and eps > 0, got %g and %g", momentum, eps);
+    if (!(momentum >= 0 && momentum <= 1) || !(eps > 0 && isfinite(eps))) {
+        lap_error("BatchNorm: momentum must be in [0, 1] and eps finite and > 0, got %g and %g", momentum, eps);
         return NULL;
     }
     batchnorm *bn = lap_calloc(1, sizeof *bn);
@@ -746,8 +745,11 @@ lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps)
     bn->running_var = lap_tensor_new(1, &features);
     bn->inv_std = lap_calloc((size_t)features, sizeof(float));
     bn->mean_used = lap_calloc((size_t)features, sizeof(float));
+    bn->work = lap_calloc(4 * (size_t)features + 1, sizeof(double));
+    bn->work_float = lap_calloc((size_t)features, 3 * sizeof(float));
     lap_tensor *weight = lap_tensor_new(1, &features);
-    if (!bn->running_mean || !bn->running_var || !bn->inv_std || !bn->mean_used || !weight) {
+    if (!bn->running_mean || !bn->running_var || !bn->inv_std || !bn->mean_used || !bn->work || !bn->work_float ||
+        !weight) {
         lap_tensor_release(weight);
         lap_module_release(&bn->base);
         return NULL;
@@ -945,26 +947,14 @@ static int fuses_relu(const lap_module *seq, int i)
            seq->children[i + 1]->ops == &relu_ops && ((const activation *)seq->children[i + 1])->inplace;
 }
 
-/* What an in-place ReLU's forward leaves behind, when x already holds its output. */
-static void relu_adopt(lap_module *relu, lap_tensor *x)
-{
-    if (relu->input != x) {
-        lap_tensor_retain(x);
-        lap_tensor_release(relu->input);
-        relu->input = x;
-    }
-    if (relu->output != x) {
-        lap_tensor_release(relu->output);
-        relu->output = lap_tensor_retain(x);
-    }
-}
 
 /* Recomputes relu(batchnorm(input)) into the BatchNorm's (evicted) output. */
 static int batchnorm_relu_recompute(lap_module *m)
 {
     batchnorm *bn = (batchnorm *)m;
     lap_tensor *out = m->output;
-    if (lap_tensor_ensure(&out, out->ndim, out->shape) != LAP_OK)
+    if (lap_module_check_forward(m, "recomputation") != LAP_OK ||
+        lap_tensor_ensure(&out, out->ndim, out->shape) != LAP_OK)
         return LAP_ERR;
     int64_t N, C, S;
     bn_dims(m->input, &N, &C, &S);
@@ -995,7 +985,7 @@ static int sequential_fwd(lap_module *m, lap_tensor *input)
         if (fused) {
             /* The ReLU's output is already in x: it only takes it as input and output. */
             i++;
-            relu_adopt(m->children[i], x);
+            lap_module_adopt_forward(m->children[i], x, x);
         }
         if (recomputes_output(m, i - 2))
             lap_tensor_evict(m->children[i - 2]->output);

@@ -41,8 +41,65 @@ int lap_module_add_param(lap_module *m, const char *name, lap_tensor *value)
     return LAP_OK;
 }
 
+/* Depth first over the modules below m, each visited once (a network may share a
+ * module in several places, and a walk without memory would be exponential in the
+ * depth of such sharing).  Returns 1 if found, 0 if not, -1 out of memory. */
+typedef struct module_set {
+    const lap_module **items;
+    size_t count, capacity;
+} module_set;
+
+static int set_insert(module_set *set, const lap_module *m)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (set->items[i] == m)
+            return 0;
+    if (set->count == set->capacity) {
+        size_t capacity = set->capacity ? 2 * set->capacity : 16;
+        const lap_module **items = realloc(set->items, capacity * sizeof *items);
+        if (!items)
+            return -1;
+        set->items = items;
+        set->capacity = capacity;
+    }
+    set->items[set->count++] = m;
+    return 1;
+}
+
+static int search(const lap_module *m, const lap_module *inner, module_set *seen)
+{
+    if (m == inner)
+        return 1;
+    int fresh = set_insert(seen, m);
+    if (fresh <= 0)
+        return fresh;   /* already searched, or out of memory */
+    for (int i = 0; i < m->nchildren; i++) {
+        int found = search(m->children[i], inner, seen);
+        if (found != 0)
+            return found;
+    }
+    return 0;
+}
+
+int lap_module_contains(const lap_module *m, const lap_module *inner)
+{
+    module_set seen = {0};
+    int found = search(m, inner, &seen);
+    free(seen.items);
+    return found;
+}
+
 int lap_module_add_child(lap_module *m, lap_module *child, const char *label)
 {
+    if (!child)
+        return lap_error("%s: missing child module", m->ops->type);
+    int cycle = lap_module_contains(child, m);
+    if (cycle < 0)
+        return lap_error("out of memory");
+    if (cycle && child == m)
+        return lap_error("%s: cannot contain itself", m->ops->type);
+    if (cycle)
+        return lap_error("%s: cannot contain a %s that contains it", m->ops->type, child->ops->type);
     lap_module **children = realloc(m->children, (size_t)(m->nchildren + 1) * sizeof *children);
     if (!children)
         return lap_error("out of memory");
@@ -84,18 +141,59 @@ void lap_module_release(lap_module *m)
     free(m);
 }
 
+static void record_shape(int *ndim, int64_t *shape, const lap_tensor *t)
+{
+    *ndim = t->ndim;
+    for (int d = 0; d < LAP_MAX_DIMS; d++)
+        shape[d] = d < t->ndim ? t->shape[d] : 0;
+}
+
+static int has_shape(const lap_tensor *t, int ndim, const int64_t *shape)
+{
+    if (t->ndim != ndim)
+        return 0;
+    for (int d = 0; d < ndim; d++)
+        if (t->shape[d] != shape[d])
+            return 0;
+    return 1;
+}
+
+static char *recorded_str(int ndim, const int64_t *shape, char *buf, size_t size)
+{
+    lap_tensor view = {.ndim = ndim};
+    for (int d = 0; d < ndim; d++)
+        view.shape[d] = shape[d];
+    return lap_shape_str(&view, buf, size);
+}
+
 int lap_module_forward(lap_module *m, lap_tensor *input)
 {
     if (!input)
         return lap_error("%s: forward needs an input tensor", m->ops->type);
     if (lap_tensor_is_evicted(input))
         return lap_error("%s: forward of a tensor that was not kept after the forward pass", m->ops->type);
-    if (m->input != input) {   /* in a steady loop it is the same tensor as last time */
-        lap_tensor_retain(input);
-        lap_tensor_release(m->input);
-        m->input = input;
+    /* The previous input stays referenced until the call has succeeded, so that a
+     * failed call leaves the module as it was. */
+    lap_tensor *previous = m->input;
+    if (previous != input)   /* in a steady loop it is the same tensor as last time */
+        m->input = lap_tensor_retain(input);
+    if (m->ops->forward(m, input) != LAP_OK) {
+        if (previous != input) {
+            lap_tensor_release(m->input);
+            m->input = previous;
+        }
+        /* A container's children that ran before the failing one hold the new
+         * batch; its own backward would mix the two. */
+        if (m->nchildren > 0)
+            m->forward_ok = 0;
+        return LAP_ERR;
     }
-    return m->ops->forward(m, input);
+    if (previous != input)
+        lap_tensor_release(previous);
+    record_shape(&m->forward_in_ndim, m->forward_in_shape, input);
+    record_shape(&m->forward_out_ndim, m->forward_out_shape, m->output);
+    m->forward_ok = 1;
+    return LAP_OK;
 }
 
 int lap_module_forward_eval(lap_module *m, lap_tensor *input)
@@ -105,6 +203,23 @@ int lap_module_forward_eval(lap_module *m, lap_tensor *input)
     int status = lap_module_forward(m, input);
     lap_module_train(m, was_training);
     return status;
+}
+
+void lap_module_adopt_forward(lap_module *m, lap_tensor *input, lap_tensor *output)
+{
+    if (m->input != input) {
+        lap_tensor_retain(input);
+        lap_tensor_release(m->input);
+        m->input = input;
+    }
+    if (m->output != output) {
+        lap_tensor_retain(output);
+        lap_tensor_release(m->output);
+        m->output = output;
+    }
+    record_shape(&m->forward_in_ndim, m->forward_in_shape, input);
+    record_shape(&m->forward_out_ndim, m->forward_out_shape, output);
+    m->forward_ok = 1;
 }
 
 static _Thread_local int inference_depth;
@@ -122,11 +237,33 @@ int lap_module_infer(lap_module *m, lap_tensor *input)
     return status;
 }
 
-int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
+int lap_module_check_forward(const lap_module *m, const char *what)
 {
     char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];
     if (!m->input || !m->output)
-        return lap_error("%s: backward called before forward", m->ops->type);
+        return lap_error("%s: %s called before forward", m->ops->type, what);
+    if (!m->forward_ok)
+        return lap_error("%s: %s after a failed forward (call forward again)", m->ops->type, what);
+    if (!has_shape(m->input, m->forward_in_ndim, m->forward_in_shape))
+        return lap_error("%s: %s needs the input of the last forward, of shape %s, which has since become %s "
+                         "(the module that produced it ran again; call forward again)",
+                         m->ops->type, what, recorded_str(m->forward_in_ndim, m->forward_in_shape, a, sizeof a),
+                         lap_shape_str(m->input, b, sizeof b));
+    if (!has_shape(m->output, m->forward_out_ndim, m->forward_out_shape))
+        return lap_error("%s: %s needs the output of the last forward, of shape %s, which has since become %s "
+                         "(call forward again)",
+                         m->ops->type, what, recorded_str(m->forward_out_ndim, m->forward_out_shape, a, sizeof a),
+                         lap_shape_str(m->output, b, sizeof b));
+    return LAP_OK;
+}
+
+int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
+{
+    char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];
+    if (!grad_output)
+        return lap_error("%s: backward needs a gradient tensor", m->ops->type);
+    if (lap_module_check_forward(m, "backward") != LAP_OK)
+        return LAP_ERR;
     if (lap_tensor_is_evicted(m->input))
         return lap_error("%s: backward called on its own, but its input inside the container was not kept "
                          "(the container recomputes it in its own backward)", m->ops->type);

@@ -45,11 +45,26 @@ struct lap_module {
     int nchildren;
     lap_module **children; /* retained */
     const char **child_names; /* NULL or a label per child ("block", "encoder") */
+    /* The shapes of input and output at the last successful forward, which backward
+     * checks before using them (a tensor is reshaped in place when the module that
+     * owns it runs again).  forward_ok 0: no successful forward to go back through. */
+    int forward_ok;
+    int forward_in_ndim, forward_out_ndim;
+    int64_t forward_in_shape[LAP_MAX_DIMS], forward_out_shape[LAP_MAX_DIMS];
 };
 
-/* Generic entry points: check arguments, dispatch, and keep the contract. */
+/* Generic entry points: check arguments, dispatch, and keep the contract.
+ * A forward that fails changes nothing a backward could use: the module keeps its
+ * previous input, and a layer validates its input before writing anything.  A
+ * container whose child failed cannot undo the children that ran before it, so it
+ * is marked as having no forward pass: backward then refuses until the next forward.
+ * Backward checks that the input and output it is about to use still have the shapes
+ * the forward saw. */
 int lap_module_forward(lap_module *m, lap_tensor *input);
 int lap_module_backward(lap_module *m, const lap_tensor *grad_output);
+/* LAP_OK when m's last forward succeeded and its input and output still have the
+ * shapes that forward saw; else LAP_ERR with a message naming m, `what` and the shapes. */
+int lap_module_check_forward(const lap_module *m, const char *what);
 /* forward in eval mode (BatchNorm on running statistics), the mode restored after. */
 int lap_module_forward_eval(lap_module *m, lap_tensor *input);
 /* Inference: forward in eval mode that keeps nothing for a backward pass.  Containers
@@ -59,6 +74,9 @@ int lap_module_forward_eval(lap_module *m, lap_tensor *input);
  * and a ResNet's block costs, are valid afterwards; a backward, or a probe of the
  * displacements, needs an ordinary forward first.  Used by evaluation (lap_evaluate). */
 int lap_module_infer(lap_module *m, lap_tensor *input);
+/* For a container that computed a child's output itself (a BatchNorm fused with the
+ * in-place ReLU after it): leaves the child as a successful forward would have. */
+void lap_module_adopt_forward(lap_module *m, lap_tensor *input, lap_tensor *output);
 int lap_inference_active(void);   /* 1 inside lap_module_infer (this thread) */
 lap_module *lap_module_retain(lap_module *m);
 void lap_module_release(lap_module *m);                 /* NULL-safe */
@@ -87,8 +105,11 @@ int lap_module_visit(lap_module *m, lap_module_visitor visit, void *context);
 void lap_module_init(lap_module *m, const lap_module_ops *ops);
 /* Registers a parameter (takes ownership of value; allocates its zeroed gradient). */
 int lap_module_add_param(lap_module *m, const char *name, lap_tensor *value);
-/* Adds a child (retains it). */
+/* Adds a child (retains it).  Refuses a child that is m or contains m: a module
+ * inside itself would make every walk of the network recurse without end. */
 int lap_module_add_child(lap_module *m, lap_module *child, const char *label);
+/* 1 if `inner` is m or one of its descendants. */
+int lap_module_contains(const lap_module *m, const lap_module *inner);
 int lap_module_is(const lap_module *m, const char *type);
 
 /* ---- layers (layers.c) ---- */

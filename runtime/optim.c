@@ -53,20 +53,30 @@ static void unbind(lap_optimizer *o)
     o->nparams = 0;
 }
 
+int lap_optim_lr_ok(double lr) { return lr >= 0 && isfinite(lr); }
+
 lap_optimizer *lap_optimizer_new(const lap_optim_config *config)
 {
     const char *name = config->kind == LAP_OPTIM_SGD ? "optim.SGD" : "optim.Adam";
-    if (!(config->lr >= 0)) {
+    if (!lap_optim_lr_ok(config->lr)) {
         lap_error("%s: lr must be >= 0, got %g", name, config->lr);
         return NULL;
     }
-    if (config->momentum < 0 || config->weight_decay < 0) {
-        lap_error("%s: momentum and weight_decay must be >= 0", name);
+    if (!(config->momentum >= 0 && isfinite(config->momentum)) ||
+        !(config->weight_decay >= 0 && isfinite(config->weight_decay))) {
+        lap_error("%s: momentum and weight_decay must be finite and >= 0, got %g and %g", name, config->momentum,
+                  config->weight_decay);
+        return NULL;
+    }
+    if (!isfinite(config->dampening) || !(config->gamma >= 0 && isfinite(config->gamma))) {
+        lap_error("%s: dampening must be finite and gamma finite and >= 0, got %g and %g", name, config->dampening,
+                  config->gamma);
         return NULL;
     }
     if (config->kind == LAP_OPTIM_ADAM &&
-        !(config->beta1 >= 0 && config->beta1 < 1 && config->beta2 >= 0 && config->beta2 < 1 && config->eps >= 0)) {
-        lap_error("optim.Adam: betas must be in [0, 1) and eps >= 0, got (%g, %g) and %g", config->beta1,
+        !(config->beta1 >= 0 && config->beta1 < 1 && config->beta2 >= 0 && config->beta2 < 1 && config->eps >= 0 &&
+          isfinite(config->eps))) {
+        lap_error("optim.Adam: betas must be in [0, 1) and eps finite and >= 0, got (%g, %g) and %g", config->beta1,
                   config->beta2, config->eps);
         return NULL;
     }

@@ -48,6 +48,9 @@ typedef struct lap_optimizer {
 lap_optim_config lap_sgd_defaults(void);   /* lr 0.01, momentum 0, ... like torch */
 lap_optim_config lap_adam_defaults(void);  /* lr 0.001, betas (0.9, 0.999), eps 1e-8 */
 lap_optimizer *lap_optimizer_new(const lap_optim_config *config);
+/* The constructor's rule for a learning rate (finite, >= 0), also applied to one
+ * read from a checkpoint. */
+int lap_optim_lr_ok(double lr);
 /* Collects the trainable parameters of m (frozen ones are skipped). Resets state. */
 int lap_optimizer_bind(lap_optimizer *o, lap_module *m);
 void lap_optimizer_zero_grad(lap_optimizer *o);

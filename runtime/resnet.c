@@ -7,6 +7,7 @@
  */
 #include "resnet.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,9 +120,32 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
     return LAP_OK;
 }
 
+int lap_resnet_check_state(const lap_resnet *net, const char *what)
+{
+    char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];
+    if (lap_module_check_forward(&net->base, what) != LAP_OK)
+        return LAP_ERR;
+    /* The recorded states and displacements are partly the children's own buffers
+     * (x_0 is the encoder's output, a displacement a block's output): a child run on
+     * its own since then has reshaped them. */
+    const lap_tensor *first = net->states[0];
+    for (int k = 0; k < net->nblocks; k++) {
+        const lap_tensor *other = !lap_same_shape(net->states[k + 1], first) ? net->states[k + 1]
+                                  : !lap_same_shape(net->displacements[k], first) ? net->displacements[k]
+                                  : NULL;
+        if (other)
+            return lap_error("ResNet: %s needs the states of the last forward, of shape %s, but block %d's has "
+                             "since become %s (a part of the network ran on its own; call forward again)",
+                             what, lap_shape_str(first, a, sizeof a), k + 1, lap_shape_str(other, b, sizeof b));
+    }
+    return LAP_OK;
+}
+
 static int resnet_bwd(lap_module *m, const lap_tensor *grad_output)
 {
     lap_resnet *net = (lap_resnet *)m;
+    if (lap_resnet_check_state(net, "backward") != LAP_OK)
+        return LAP_ERR;
     lap_tensor *last = net->states[net->nblocks];
     const lap_tensor *grad_last = grad_output;
     if (net->classifier) {
@@ -220,8 +244,12 @@ lap_module *lap_resnet_new(lap_module *encoder, lap_module **blocks, int nblocks
         lap_error("ResNet: number of blocks must be >= 0, got %d", nblocks);
         return NULL;
     }
-    if (transport.form == LAP_TRANSPORT_MEAN && !(transport.p > 0)) {
-        lap_error("ResNet: transport exponent p must be > 0, got %g", transport.p);
+    if (transport.form == LAP_TRANSPORT_MEAN && !(transport.p > 0 && isfinite(transport.p))) {
+        lap_error("ResNet: transport exponent p must be finite and > 0, got %g", transport.p);
+        return NULL;
+    }
+    if (!isfinite(step)) {
+        lap_error("ResNet: step must be finite, got %g", step);
         return NULL;
     }
     lap_resnet *net = lap_calloc(1, sizeof *net);

@@ -40,5 +40,8 @@ lap_module *lap_resnet_new(lap_module *encoder, lap_module **blocks, int nblocks
                            lap_module *classifier, double step, int relu_after,
                            lap_transport transport);
 lap_resnet *lap_as_resnet(lap_module *m);   /* NULL if m is not a ResNet */
+/* LAP_OK when the last forward succeeded and every state and displacement it recorded
+ * still has its shape (backward and the probes read them); else LAP_ERR naming `what`. */
+int lap_resnet_check_state(const lap_resnet *net, const char *what);
 
 #endif

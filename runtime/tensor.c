@@ -558,16 +558,23 @@ double lap_sum_squares(const float *in, int64_t count)
 {
     if (count < 2 * SUM_BLOCK)
         return sum_squares_serial(in, count);
-    int64_t blocks = (count + SUM_BLOCK - 1) / SUM_BLOCK;
-    double partial[blocks];
-    PARALLEL_FOR(1,
-    for (int64_t b = 0; b < blocks; b++) {
-        int64_t start = b * SUM_BLOCK, n = count - start < SUM_BLOCK ? count - start : SUM_BLOCK;
-        partial[b] = sum_squares_serial(in + start, n);
-    });
-    double total = 0;
-    for (int64_t b = 0; b < blocks; b++)
-        total += partial[b];
+    /* The partial sums of up to SUM_BATCH blocks at a time (a fixed array, not one
+     * sized by the tensor), added in order as before. */
+    enum { SUM_BATCH = 256 };
+    double partial[SUM_BATCH], total = 0;
+    for (int64_t first = 0; first < count; first += (int64_t)SUM_BATCH * SUM_BLOCK) {
+        int64_t rest = count - first, blocks = (rest + SUM_BLOCK - 1) / SUM_BLOCK;
+        if (blocks > SUM_BATCH)
+            blocks = SUM_BATCH;
+        const float *part = in + first;
+        PARALLEL_FOR(1,
+        for (int64_t b = 0; b < blocks; b++) {
+            int64_t start = b * SUM_BLOCK, n = rest - start < SUM_BLOCK ? rest - start : SUM_BLOCK;
+            partial[b] = sum_squares_serial(part + start, n);
+        });
+        for (int64_t b = 0; b < blocks; b++)
+            total += partial[b];
+    }
     return total;
 }
 

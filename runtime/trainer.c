@@ -20,6 +20,15 @@ static const char *trainer_name(lap_trainer_kind kind)
     }
 }
 
+int lap_trainer_lambda_ok(lap_trainer_kind kind, double lambda)
+{
+    if (kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4)
+        return lambda > 0 && isfinite(lambda);
+    if (kind == LAP_TRAIN_FIXED)
+        return lambda >= 0 && isfinite(lambda);
+    return isfinite(lambda);
+}
+
 lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimizer *optimizer, double lambda,
                              double tau, int steps, uint32_t seed)
 {
@@ -32,13 +41,14 @@ lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimiz
         lap_error("%s: the transport cost needs a ResNet, got a %s", name, net->ops->type);
         return NULL;
     }
-    if ((kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4) && (steps < 1 || !(lambda > 0) || tau < 0)) {
-        lap_error("%s: needs steps >= 1, lambda0 > 0 and tau >= 0, got steps %d, lambda0 %g, tau %g", name, steps,
+    if ((kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4) &&
+        (steps < 1 || !lap_trainer_lambda_ok(kind, lambda) || !(tau >= 0 && isfinite(tau)))) {
+        lap_error("%s: needs steps >= 1, finite lambda0 > 0 and finite tau >= 0, got steps %d, lambda0 %g, tau %g", name, steps,
                   lambda, tau);
         return NULL;
     }
-    if (kind == LAP_TRAIN_FIXED && !(lambda >= 0)) {
-        lap_error("%s: lambda must be >= 0, got %g", name, lambda);
+    if (kind == LAP_TRAIN_FIXED && !lap_trainer_lambda_ok(kind, lambda)) {
+        lap_error("%s: lambda must be finite and >= 0, got %g", name, lambda);
         return NULL;
     }
     lap_trainer *t = lap_calloc(1, sizeof *t);
@@ -138,6 +148,70 @@ static int reduce_statistics(lap_trainer *t, lap_resnet *resnet, int64_t count, 
     return LAP_OK;
 }
 
+/* The forward pass of a step updates BatchNorm running statistics; a step that
+ * stops before the optimizer step puts them back.  Saves (restore 0) or restores
+ * every BatchNorm's running mean and variance, in visiting order. */
+typedef struct statistics_copy {
+    lap_trainer *t;
+    size_t at;
+    int restore;
+} statistics_copy;
+
+static int copy_statistics(lap_module *m, void *context)
+{
+    statistics_copy *c = context;
+    lap_tensor *pair[2] = {lap_batchnorm_running_mean(m), lap_batchnorm_running_var(m)};
+    for (int i = 0; i < 2 && pair[i]; i++) {
+        size_t count = (size_t)lap_numel(pair[i]);
+        if (!c->restore && c->at + count > c->t->saved_capacity) {
+            size_t capacity = 2 * (c->at + count);
+            float *grown = realloc(c->t->saved_statistics, capacity * sizeof *grown);
+            if (!grown)
+                return lap_error("out of memory");
+            c->t->saved_statistics = grown;
+            c->t->saved_capacity = capacity;
+        }
+        float *saved = c->t->saved_statistics + c->at;
+        if (c->restore)
+            memcpy(lap_data(pair[i]), saved, count * sizeof *saved);
+        else
+            memcpy(saved, lap_data(pair[i]), count * sizeof *saved);
+        c->at += count;
+    }
+    return LAP_OK;
+}
+
+static int save_statistics(lap_trainer *t)
+{
+    statistics_copy c = {t, 0, 0};
+    return lap_module_visit(t->net, copy_statistics, &c);
+}
+
+static int restore_statistics(lap_trainer *t)
+{
+    statistics_copy c = {t, 0, 1};
+    lap_module_visit(t->net, copy_statistics, &c);
+    return LAP_ERR;
+}
+
+/* The first quantity of a step that is not finite (or not a valid lambda), or NULL. */
+static const char *non_finite(const lap_trainer *t, double ce, double transport, double lambda, double loss,
+                              double *value)
+{
+    const char *name = NULL;
+    if (!isfinite(ce))
+        name = "cross-entropy", *value = ce;
+    else if (!isfinite(transport))
+        name = "transport cost", *value = transport;
+    else if (!lap_trainer_lambda_ok(t->kind, lambda))
+        name = "lambda", *value = lambda;
+    else if (!isfinite(loss))
+        name = "loss", *value = loss;
+    if (name && isnan(*value))
+        *value = fabs(*value);   /* "nan", not "-nan" */
+    return name;
+}
+
 /* Distributed: the gradients summed over the ranks (each rank's are already
  * weighted by its share), in one call over the optimizer's flat storage. */
 static int reduce_gradients(lap_trainer *t)
@@ -170,28 +244,38 @@ static int train_step(lap_trainer *t, lap_tensor *x, const int32_t *y, int64_t c
     lap_module_train(t->net, 1);
     lap_dist_set_sync_batchnorm(distributed && t->sync_bn);
     int status = LAP_ERR;
+    if (save_statistics(t) != LAP_OK)
+        goto done;
     if (count > 0 && forward_loss(t, x, y, &ce, &correct, 1, share) != LAP_OK)
-        goto done;
+        goto restore;
     if (distributed && reduce_statistics(t, resnet, count, total, &ce, &correct) != LAP_OK)
-        goto done;
-    double ce_weight = 1.0, transport_weight = 0.0;
+        goto restore;
+    double ce_weight = 1.0, transport_weight = 0.0, lambda = t->lambda;
     switch (t->kind) {
     case LAP_TRAIN_PLAIN:
         break;
     case LAP_TRAIN_FIXED:
-        transport_weight = t->lambda;
+        transport_weight = lambda;
         break;
     case LAP_TRAIN_LAP_MAIN:
         if (uzawa_now)
-            t->lambda += t->tau * ce;
-        transport_weight = 1.0 / t->lambda;
+            lambda += t->tau * ce;
+        transport_weight = 1.0 / lambda;
         break;
     case LAP_TRAIN_LAP_CLOUD4:
-        ce_weight = t->lambda;
+        ce_weight = lambda;
         transport_weight = 1.0;
         break;
     }
     double transport = resnet ? resnet->transport_cost : 0.0;
+    double value = 0;
+    const char *bad = non_finite(t, ce, transport, lambda, ce_weight * ce + transport_weight * transport, &value);
+    if (bad) {
+        lap_error("%s: epoch %d, step %lld: the %s is %g (a NaN or an infinity in the batch, or a diverging "
+                  "run); the step was not taken: weights, lambda and statistics are those from before it",
+                  trainer_name(t->kind), t->optimizer->epoch + 1, (long long)iteration, bad, value);
+        goto restore;
+    }
     lap_optimizer_zero_net_grads(t->optimizer, t->net);
     if (count > 0) {
         if (ce_weight != 1.0)
@@ -205,11 +289,12 @@ static int train_step(lap_trainer *t, lap_tensor *x, const int32_t *y, int64_t c
         if (resnet)
             resnet->transport_weight = 0.0;
         if (backward != LAP_OK)
-            goto done;
+            goto restore;
         lap_module_drop_grad_input(t->net);   /* the data's gradient is not needed */
     }
     if (distributed && reduce_gradients(t) != LAP_OK)
-        goto done;
+        goto restore;
+    t->lambda = lambda;
     lap_optimizer_step(t->optimizer);
     t->iteration = iteration;
     if (stats) {
@@ -231,9 +316,20 @@ static int train_step(lap_trainer *t, lap_tensor *x, const int32_t *y, int64_t c
                 goto done;
             ce_after = sum / (double)total;
         }
-        t->lambda += t->tau * ce_after;
+        double value_after = 0, lambda_after = t->lambda + t->tau * ce_after;
+        const char *bad_after = non_finite(t, ce_after, 0.0, lambda_after, 0.0, &value_after);
+        if (bad_after) {   /* the optimizer step is taken: only lambda can still be kept */
+            lap_error("%s: epoch %d, step %lld: the %s after the optimizer step is %g (a diverging run); "
+                      "lambda is the one from before the step, the weights are those after it",
+                      trainer_name(t->kind), t->optimizer->epoch + 1, (long long)iteration, bad_after, value_after);
+            goto done;
+        }
+        t->lambda = lambda_after;
     }
     status = LAP_OK;
+    goto done;
+restore:
+    restore_statistics(t);
 done:
     lap_dist_set_sync_batchnorm(0);
     return status;
@@ -365,6 +461,7 @@ void lap_trainer_release(lap_trainer *t)
     free(t->reduce);
     free(t->order);
     free(t->batch_y);
+    free(t->saved_statistics);
     free(t);
 }
 

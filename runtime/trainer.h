@@ -86,6 +86,8 @@ typedef struct lap_trainer {
     int distributed, sync_bn;     /* lap_trainer_distribute */
     double *reduce;               /* scratch for the per-step statistics reduction */
     int reduce_capacity;
+    float *saved_statistics;      /* BatchNorm running statistics from before the current step */
+    size_t saved_capacity;
     int refcount;
 } lap_trainer;
 
@@ -94,8 +96,14 @@ lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimiz
 /* Makes t data-parallel over the ranks (see above): broadcasts the network's
  * parameters and BatchNorm statistics from rank 0. */
 int lap_trainer_distribute(lap_trainer *t, int sync_bn);
+/* The constructor's rule for lambda (finite; > 0 for LAP, >= 0 for a fixed weight),
+ * also applied to one read from a checkpoint. */
+int lap_trainer_lambda_ok(lap_trainer_kind kind, double lambda);
 /* One optimizer step on a batch x (N, ...) with labels y (distributed: the global
- * batch, the same on every rank; each takes its rows). */
+ * batch, the same on every rank; each takes its rows).  A cross-entropy, transport
+ * cost, lambda or loss that is not finite stops it with an error naming the epoch,
+ * the step and the quantity, before the optimizer step: weights, optimizer state,
+ * lambda and BatchNorm running statistics stay as they were before the step. */
 int lap_trainer_step(lap_trainer *t, lap_tensor *x, const int32_t *y, lap_step_stats *stats);
 /* One pass over d in batches of `batch`. */
 int lap_trainer_epoch(lap_trainer *t, const lap_dataset *d, int64_t batch, int shuffle,

@@ -164,6 +164,8 @@ assert(partial < 12, "the killed sweep finished (" .. partial .. " records)")
 local csv_k, table_k, log_k = sweep(scratch .. "/k", "--jobs 2 --resume")
 assert(log_k:find((12 - partial) .. " to run", 1, true), "after the kill: " .. log_k)
 assert(csv_k == csv1 and table_k == table1, "sweep resumed after a kill differs:\n" .. csv_k .. "\n" .. csv1)
+-- The claim files of the killed run are gone with their directory (issue 13, fault 10).
+assert(not os.execute("test -e '" .. scratch .. "/k/tiny.claims'"), "the killed sweep's .claims directory was left")
 
 -- A budget (0.02 minutes, i.e. 1 s) stops the sweep part-way; --resume finishes it
 -- with the same table.

@@ -227,15 +227,15 @@ static void test_idx_valid(void)
     write_idx_images(images_gz, 0x803, 5, 3, 4, 5, 1);
     write_idx_labels(labels_gz, 0x801, 5, 5, 1);
 
-    lap_dataset *d = lap_idx_load(images, labels, 0);
+    lap_dataset *d = lap_idx_load(images, labels, 0, 0);
     CHECK(d && d->nclasses == 3, "idx plain: nclasses %d, expected 3", d ? d->nclasses : -1);
     CHECK(d && lap_data(d->x)[0] == 0.0f, "idx plain: first pixel must be 0");
     check_idx_dataset(d, 5, 3, 4, "idx plain");
-    check_idx_dataset(lap_idx_load(images_gz, labels_gz, 0), 5, 3, 4, "idx gzip");
-    check_idx_dataset(lap_idx_load(images_gz, labels, 0), 5, 3, 4, "idx gzip images, plain labels");
-    check_idx_dataset(lap_idx_load(images, labels, 2), 2, 3, 4, "idx plain limit 2");
-    check_idx_dataset(lap_idx_load(images_gz, labels_gz, 2), 2, 3, 4, "idx gzip limit 2");
-    check_idx_dataset(lap_idx_load(images, labels, 99), 5, 3, 4, "idx limit above n");
+    check_idx_dataset(lap_idx_load(images_gz, labels_gz, 0, 0), 5, 3, 4, "idx gzip");
+    check_idx_dataset(lap_idx_load(images_gz, labels, 0, 0), 5, 3, 4, "idx gzip images, plain labels");
+    check_idx_dataset(lap_idx_load(images, labels, 2, 0), 2, 3, 4, "idx plain limit 2");
+    check_idx_dataset(lap_idx_load(images_gz, labels_gz, 2, 0), 2, 3, 4, "idx gzip limit 2");
+    check_idx_dataset(lap_idx_load(images, labels, 99, 0), 5, 3, 4, "idx limit above n");
 
     /* A pixel of 255 is exactly 1. */
     unsigned char bytes[16 + 4];
@@ -248,7 +248,7 @@ static void test_idx_valid(void)
     unsigned char label_bytes[9] = {0, 0, 8, 1, 0, 0, 0, 1, 7};
     write_file(temp_path("one-labels.idx"), label_bytes, sizeof label_bytes, 0);
     snprintf(images, sizeof images, "%s", temp_path("one.idx"));
-    d = lap_idx_load(images, temp_path("one-labels.idx"), 0);
+    d = lap_idx_load(images, temp_path("one-labels.idx"), 0, 0);
     CHECK(d && lap_data(d->x)[0] == 1.0f && lap_data(d->x)[1] == 0.0f &&
               fabsf(lap_data(d->x)[2] - 128.0f / 255.0f) < 1e-7f && d->y[0] == 7 && d->nclasses == 8,
           "idx 1 image: wrong values");
@@ -266,17 +266,17 @@ static void test_mnist_directory(void)
     write_idx_images(path, 0x803, 6, 28, 28, 6, 1);
     snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
     write_idx_labels(path, 0x801, 6, 6, 0);
-    lap_dataset *d = lap_mnist_load("mnist", dir, 1, 0);
+    lap_dataset *d = lap_mnist_load("mnist", dir, 1, 0, 0);
     CHECK(d && d->nclasses == 10, "mnist: nclasses must be at least 10, got %d", d ? d->nclasses : -1);
     check_idx_dataset(d, 6, 28, 28, "mnist train");
-    EXPECT_FAILURE(lap_mnist_load("mnist", dir, 0, 0), dir, "t10k-images-idx3-ubyte", "mnist:");
+    EXPECT_FAILURE(lap_mnist_load("mnist", dir, 0, 0, 0), dir, "t10k-images-idx3-ubyte", "mnist:");
     snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
     write_idx_images(path, 0x803, 6, 28, 28, 6, 0);
-    EXPECT_FAILURE(lap_mnist_load("mnist", dir, 0, 0), dir, "t10k-labels-idx1-ubyte", NULL);
+    EXPECT_FAILURE(lap_mnist_load("mnist", dir, 0, 0, 0), dir, "t10k-labels-idx1-ubyte", NULL);
     /* A broken file inside: the message has the function, the file and the problem. */
     snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte.gz", dir);
     write_idx_labels(path, 0x801, 7, 7, 1);
-    EXPECT_FAILURE(lap_mnist_load("mnist", dir, 0, 0), "mnist: idx: ", "6 images", "7 labels");
+    EXPECT_FAILURE(lap_mnist_load("mnist", dir, 0, 0, 0), "mnist: idx: ", "6 images", "7 labels");
 }
 
 static void test_cifar_valid(void)
@@ -383,33 +383,33 @@ static void test_idx_malformed(void)
         snprintf(bad, sizeof bad, "%s", temp_path(gz ? "bad.idx.gz" : "bad.idx"));
         /* Wrong magic; a label file given as images and the reverse. */
         write_idx_images(bad, 0x804, 5, 28, 28, 5, gz);
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "wrong magic number 0x00000804", "0x00000803");
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "wrong magic number 0x00000804", "0x00000803");
         write_idx_labels(bad, 0x801, 5, 5, gz);
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "is an IDX label file", NULL);
-        EXPECT_FAILURE(lap_idx_load(images, images, 0), images, "is an IDX image file", "expected an IDX label");
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "is an IDX label file", NULL);
+        EXPECT_FAILURE(lap_idx_load(images, images, 0, 0), images, "is an IDX image file", "expected an IDX label");
         /* Truncated images: 4 of the 5 declared. */
         write_idx_images(bad, 0x803, 5, 28, 28, 4, gz);
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "truncated", "5 images of 28x28");
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "truncated", "5 images of 28x28");
         /* Truncated labels: 3 of 5. */
         write_idx_labels(bad, 0x801, 5, 3, gz);
-        EXPECT_FAILURE(lap_idx_load(images, bad, 0), bad, "truncated", "5 labels");
+        EXPECT_FAILURE(lap_idx_load(images, bad, 0, 0), bad, "truncated", "5 labels");
         /* Count mismatch. */
         write_idx_labels(bad, 0x801, 4, 4, gz);
-        EXPECT_FAILURE(lap_idx_load(images, bad, 0), bad, "5 images", "4 labels");
+        EXPECT_FAILURE(lap_idx_load(images, bad, 0, 0), bad, "5 images", "4 labels");
         /* More data than declared: rows/cols that do not match the file. */
         write_idx_images(bad, 0x803, 5, 28, 27, 6, gz);
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, gz ? "more data than the header" : "do not match", NULL);
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, gz ? "more data than the header" : "do not match", NULL);
         /* A truncated header (10 bytes) and an empty file. */
         {
             unsigned char head[10] = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0};
             write_file(bad, head, sizeof head, gz);
         }
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "truncated header", NULL);
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "truncated header", NULL);
         write_file(bad, (const unsigned char *)"", 0, gz);
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "truncated header", NULL);
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "truncated header", NULL);
         /* Zero images. */
         write_idx_images(bad, 0x803, 0, 28, 28, 0, gz);
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "no pixels", NULL);
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "no pixels", NULL);
 
         /* A header claiming 2^31 images of 28x28 in a ~100-byte file: above the cap. */
         {
@@ -420,11 +420,11 @@ static void test_idx_malformed(void)
             put_u32(padded + 12, 28);
             write_file(bad, padded, sizeof padded, gz);
         }
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "2147483648 images of 28x28", "limit");
-        /* Just under the cap (2.7 million images, 2 GB) in 100 bytes: must fail on
-         * the file size (plain) or when the data ends (gzip), not allocate 2 GB. */
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "2147483648 images of 28x28", "limit");
+        /* Just under the cap (680 000 images, 2 GB as floats) in 100 bytes: must fail
+         * on the file size (plain) or when the data ends (gzip), not allocate 2 GB. */
         {
-            uint32_t many = (uint32_t)(LAP_IDX_MAX_BYTES / (28 * 28));
+            uint32_t many = (uint32_t)(LAP_IDX_MAX_BYTES / (4 * 28 * 28));
             unsigned char padded[100] = {0};
             put_u32(padded, 0x803);
             put_u32(padded + 4, many);
@@ -437,16 +437,16 @@ static void test_idx_malformed(void)
             char many_labels[512];
             snprintf(many_labels, sizeof many_labels, "%s", temp_path(gz ? "many-labels.gz" : "many-labels"));
             write_idx_labels(many_labels, 0x801, many, 5, gz);
-            EXPECT_FAILURE(lap_idx_load(bad, many_labels, 0), bad, "truncated", claim);
+            EXPECT_FAILURE(lap_idx_load(bad, many_labels, 0, 0), bad, "truncated", claim);
             /* The same claim for labels: 2^31 labels in 100 bytes. */
             put_u32(padded, 0x801);
             put_u32(padded + 4, 0x80000000u);
             write_file(bad, padded, sizeof padded, gz);
-            EXPECT_FAILURE(lap_idx_load(images, bad, 0), bad, gz ? "5 images" : "truncated", NULL);
+            EXPECT_FAILURE(lap_idx_load(images, bad, 0, 0), bad, gz ? "5 images" : "truncated", NULL);
         }
         /* Huge rows x cols: the product overflows 32 bits. */
         write_idx_images(bad, 0x803, 1, 0xffffffffu, 0xffffffffu, 0, gz);
-        EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "limit", NULL);
+        EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "limit", NULL);
     }
 
     /* A gzip label file declaring 50 labels that holds 12: fails when the data ends. */
@@ -459,7 +459,7 @@ static void test_idx_malformed(void)
         char fifty[512];
         snprintf(fifty, sizeof fifty, "%s", temp_path("fifty.idx"));
         write_idx_images(fifty, 0x803, 50, 2, 2, 50, 0);
-        EXPECT_FAILURE(lap_idx_load(fifty, bad, 0), bad, "truncated", "50 labels");
+        EXPECT_FAILURE(lap_idx_load(fifty, bad, 0, 0), bad, "truncated", "50 labels");
     }
 
     /* Corrupt gzip: a gzip stream with its middle overwritten. */
@@ -476,20 +476,20 @@ static void test_idx_malformed(void)
         for (int i = 0; i < 64; i++)
             fputc(0xA5 ^ i, f);
         fclose(f);
-        EXPECT_FAILURE(lap_idx_load(bad, labels200, 0), bad, "gzip", NULL);
+        EXPECT_FAILURE(lap_idx_load(bad, labels200, 0, 0), bad, "gzip", NULL);
         /* A gzip stream cut in half. */
         write_idx_images(bad, 0x803, 200, 28, 28, 200, 1);
         if (truncate(bad, size / 2) != 0)
             perror("truncate");
-        EXPECT_FAILURE(lap_idx_load(bad, labels200, 0), bad, "truncated", NULL);
+        EXPECT_FAILURE(lap_idx_load(bad, labels200, 0, 0), bad, "truncated", NULL);
     }
 
     /* Missing file, directory. */
     snprintf(bad, sizeof bad, "%s", temp_path("no-such-file"));
-    EXPECT_FAILURE(lap_idx_load(bad, labels, 0), bad, "cannot open", "No such file");
-    EXPECT_FAILURE(lap_idx_load(images, bad, 0), bad, "cannot open", NULL);
-    EXPECT_FAILURE(lap_idx_load(temp_dir, labels, 0), temp_dir, "not a regular file", NULL);
-    EXPECT_FAILURE(lap_mnist_load("mnist", bad, 1, 0), bad, "train-images-idx3-ubyte", NULL);
+    EXPECT_FAILURE(lap_idx_load(bad, labels, 0, 0), bad, "cannot open", "No such file");
+    EXPECT_FAILURE(lap_idx_load(images, bad, 0, 0), bad, "cannot open", NULL);
+    EXPECT_FAILURE(lap_idx_load(temp_dir, labels, 0, 0), temp_dir, "not a regular file", NULL);
+    EXPECT_FAILURE(lap_mnist_load("mnist", bad, 1, 0, 0), bad, "train-images-idx3-ubyte", NULL);
 }
 
 static void test_cifar_malformed(void)
@@ -533,11 +533,11 @@ static void test_fashion_mnist(void)
     if (stat(LAP_FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz", &info) != 0) {
         printf("test_images: note: %s is not installed (no %s); Fashion-MNIST check skipped\n",
                LAP_FASHION_MNIST_PACKAGE, LAP_FASHION_MNIST_DIR);
-        lap_dataset *d = lap_fashion_mnist_load(NULL, 0, 0);
+        lap_dataset *d = lap_fashion_mnist_load(NULL, 0, 0, 0);
         EXPECT_FAILURE(d, LAP_FASHION_MNIST_DIR, LAP_FASHION_MNIST_PACKAGE, NULL);
         return;
     }
-    lap_dataset *d = lap_fashion_mnist_load(NULL, 0, 0);
+    lap_dataset *d = lap_fashion_mnist_load(NULL, 0, 0, 0);
     CHECK(d != NULL, "fashion_mnist test: %s", lap_last_error());
     if (!d)
         return;
@@ -551,7 +551,7 @@ static void test_fashion_mnist(void)
     for (int c = 0; c < 10; c++)
         CHECK(per_class[c] == 1000, "fashion_mnist test: class %d has %lld images", c, (long long)per_class[c]);
     lap_dataset_release(d);
-    d = lap_fashion_mnist_load(NULL, 1, 100);
+    d = lap_fashion_mnist_load(NULL, 1, 100, 0);
     CHECK(d && d->n == 100, "fashion_mnist train limit 100");
     lap_dataset_release(d);
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../error.h"
+#include "../files.h"
 #include "canvas.h"
 
 #define PNG_ZLIB_LEVEL 3
@@ -106,11 +107,17 @@ int lap_canvas_write_png(const lap_canvas *c, const char *path)
         return lap_error("plot: cannot write '%s': no canvas", path ? path : "(null)");
     if (!path || !*path)
         return lap_error("plot: cannot write '%s': empty path", path ? path : "(null)");
-    size_t tmp_size = strlen(path) + 32;
+    char *target = lap_replace_target(path, "plot: cannot write");   /* a symlink's target, never a device */
+    if (!target)
+        return LAP_ERR;
+    lap_remove_stale_temporaries(target);
+    size_t tmp_size = strlen(target) + 32;
     char *tmp = lap_malloc(tmp_size);
-    if (!tmp)
+    if (!tmp) {
+        free(target);
         return lap_error("plot: cannot write '%s': out of memory", path);
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
+    }
+    snprintf(tmp, tmp_size, "%s.tmp.%ld", target, (long)getpid());
 
     write_state st;
     memset(&st, 0, sizeof st);
@@ -118,6 +125,7 @@ int lap_canvas_write_png(const lap_canvas *c, const char *path)
     if (!st.file) {
         int e = errno;
         free(tmp);
+        free(target);
         return lap_error("plot: cannot write '%s': %s", path, strerror(e));
     }
     int rc = encode(c, &st);
@@ -125,8 +133,9 @@ int lap_canvas_write_png(const lap_canvas *c, const char *path)
         st.saved_errno = errno, rc = LAP_ERR;
     if (fclose(st.file) != 0 && rc == LAP_OK)
         st.saved_errno = errno, rc = LAP_ERR;
-    if (rc == LAP_OK && rename(tmp, path) != 0)
+    if (rc == LAP_OK && rename(tmp, target) != 0)
         st.saved_errno = errno, rc = LAP_ERR;
+    free(target);
     if (rc != LAP_OK) {
         remove(tmp);
         free(tmp);
@@ -145,24 +154,32 @@ int lap_png_read(const char *path, int *width, int *height, uint8_t **rgb)
     png_image image;
     memset(&image, 0, sizeof image);
     image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&image, path))
+    FILE *file = lap_open_regular(path, "plot: cannot read");   /* never blocks on a FIFO */
+    if (!file)
+        return LAP_ERR;
+    if (!png_image_begin_read_from_stdio(&image, file)) {
+        fclose(file);
         return lap_error("plot: cannot read '%s': %s", path, image.message);
+    }
     image.format = PNG_FORMAT_RGB;
     size_t bytes = PNG_IMAGE_SIZE(image);
     uint8_t *buf = lap_malloc(bytes);
     if (!buf) {
         png_image_free(&image);
+        fclose(file);
         return lap_error("plot: cannot read '%s': out of memory", path);
     }
     png_color white = { 255, 255, 255 };
     if (!png_image_finish_read(&image, &white, buf, 0, NULL)) {
         free(buf);
         png_image_free(&image);
+        fclose(file);
         return lap_error("plot: cannot read '%s': %s", path, image.message);
     }
     *width = (int)image.width;
     *height = (int)image.height;
     *rgb = buf;
     png_image_free(&image);
+    fclose(file);
     return LAP_OK;
 }

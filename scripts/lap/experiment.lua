@@ -470,10 +470,11 @@ local function run_parent(spec, s, pending, progress, deadline)
   local quoted = {}
   for i, word in ipairs(argv) do quoted[i] = shell_quote(word) end
   local jobs = math.min(s.jobs, math.max(#pending, 1))
-  -- The claim files of this run's instances, cleared of any a killed run left.
+  -- The claim files of this run's instances, cleared of all a killed run left (also
+  -- those of instances it finished, which would keep the directory from going).
   local claims = s.out .. "/" .. s.name .. ".claims"
+  os.execute("rm -rf " .. shell_quote(claims))
   require("lap.report").mkdir(claims)
-  for _, task in ipairs(pending) do os.remove(claims .. "/" .. task.index) end
   local workers = {}
   for k = 1, jobs do
     local command = string.format("OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 LAP_SWEEP_CLAIMS=%s %sexec %s %s %s --worker %d --jobs %d",

@@ -457,10 +457,11 @@ doc("data.dataset", "lap.data.dataset(x, labels)",
   "A Dataset from a tensor x whose first dimension indexes the rows and 0-based labels (a table or 1-D tensor).",
   "x is shared, not copied; the number of classes is the largest label + 1.")
 
-doc("data.mnist", "lap.data.mnist{dir = \"data/mnist\", split = \"train\" | \"test\", limit = n}",
+doc("data.mnist", "lap.data.mnist{dir = \"data/mnist\", split = \"train\" | \"test\", limit = n, max_bytes = 2^31}",
   "MNIST from its IDX files in dir (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-..., plain or .gz); " ..
   "dir defaults to data/mnist (relative to the current directory), where `make data` puts them.",
-  "x is float32 (N, 1, 28, 28) in [0, 1]; limit keeps the first n images. A malformed file is an error " ..
+  "x is float32 (N, 1, 28, 28) in [0, 1]; limit keeps the first n images; the floats kept may not exceed " ..
+  "max_bytes (a small .gz file can hold gigabytes). A malformed file is an error " ..
   "naming the file and what is wrong; no files in the default directory is an error saying to run " ..
   "`make data`. Returns a Dataset.")
 doc("data.fashion_mnist", "lap.data.fashion_mnist{dir = \"/usr/share/datasets/fashion-mnist\", split = \"train\", limit = n}",
