@@ -766,12 +766,12 @@ lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps)
 
 lap_tensor *lap_batchnorm_running_mean(lap_module *m)
 {
-    return lap_module_is(m, "BatchNorm") ? ((batchnorm *)m)->running_mean : NULL;
+    return m && m->ops == &batchnorm_ops ? ((batchnorm *)m)->running_mean : NULL;
 }
 
 lap_tensor *lap_batchnorm_running_var(lap_module *m)
 {
-    return lap_module_is(m, "BatchNorm") ? ((batchnorm *)m)->running_var : NULL;
+    return m && m->ops == &batchnorm_ops ? ((batchnorm *)m)->running_var : NULL;
 }
 
 /* ------------------------------------------------------------- activations */

@@ -89,8 +89,16 @@ int lap_module_contains(const lap_module *m, const lap_module *inner)
     return found;
 }
 
+static uint64_t structure_generation = 1;
+
+uint64_t lap_module_structure_generation(void)
+{
+    return __atomic_load_n(&structure_generation, __ATOMIC_RELAXED);
+}
+
 int lap_module_add_child(lap_module *m, lap_module *child, const char *label)
 {
+    __atomic_fetch_add(&structure_generation, 1, __ATOMIC_RELAXED);
     if (!child)
         return lap_error("%s: missing child module", m->ops->type);
     int cycle = lap_module_contains(child, m);

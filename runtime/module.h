@@ -85,6 +85,8 @@ void lap_module_freeze(lap_module *m, int frozen);      /* recursive */
 /* Counts lap_module_freeze calls: a cached list of trainable parameters is stale
  * when it changed. */
 uint64_t lap_module_freeze_generation(void);
+/* Counts lap_module_add_child calls: a cached walk of a network is stale when it changed. */
+uint64_t lap_module_structure_generation(void);
 void lap_module_zero_grad(lap_module *m);               /* recursive */
 void lap_module_describe(const lap_module *m, char *buf, size_t size);
 /* Drops m's input gradient (and, for a Sequential, its first child's, which is the

@@ -149,48 +149,68 @@ static int reduce_statistics(lap_trainer *t, lap_resnet *resnet, int64_t count, 
 }
 
 /* The forward pass of a step updates BatchNorm running statistics; a step that
- * stops before the optimizer step puts them back.  Saves (restore 0) or restores
- * every BatchNorm's running mean and variance, in visiting order. */
-typedef struct statistics_copy {
-    lap_trainer *t;
-    size_t at;
-    int restore;
-} statistics_copy;
-
-static int copy_statistics(lap_module *m, void *context)
+ * stops before the optimizer step puts them back.  The list of the net's running
+ * statistics is made once (walking a 100-block network at every step cost 15 % of
+ * its time) and again when a module was added anywhere. */
+static int list_statistics(lap_module *m, void *context)
 {
-    statistics_copy *c = context;
+    lap_trainer *t = context;
     lap_tensor *pair[2] = {lap_batchnorm_running_mean(m), lap_batchnorm_running_var(m)};
     for (int i = 0; i < 2 && pair[i]; i++) {
-        size_t count = (size_t)lap_numel(pair[i]);
-        if (!c->restore && c->at + count > c->t->saved_capacity) {
-            size_t capacity = 2 * (c->at + count);
-            float *grown = realloc(c->t->saved_statistics, capacity * sizeof *grown);
+        if (t->nstatistics == t->statistics_capacity) {
+            int capacity = 2 * t->statistics_capacity + 8;
+            lap_tensor **grown = realloc(t->statistics, sizeof *grown * (size_t)capacity);
             if (!grown)
                 return lap_error("out of memory");
-            c->t->saved_statistics = grown;
-            c->t->saved_capacity = capacity;
+            t->statistics = grown;
+            t->statistics_capacity = capacity;
         }
-        float *saved = c->t->saved_statistics + c->at;
-        if (c->restore)
-            memcpy(lap_data(pair[i]), saved, count * sizeof *saved);
+        t->statistics[t->nstatistics++] = pair[i];
+    }
+    return LAP_OK;
+}
+
+/* Saves (restore 0) or restores every running mean and variance of the net. */
+static int copy_statistics(lap_trainer *t, int restore)
+{
+    uint64_t generation = lap_module_structure_generation();
+    if (!restore && (t->statistics_generation != generation || !t->statistics)) {
+        t->nstatistics = 0;
+        t->statistics_generation = 0;
+        if (lap_module_visit(t->net, list_statistics, t) != LAP_OK)
+            return LAP_ERR;
+        t->statistics_generation = generation;
+        size_t total = 0;
+        for (int i = 0; i < t->nstatistics; i++)
+            total += (size_t)lap_numel(t->statistics[i]);
+        if (total > t->saved_capacity) {
+            float *grown = realloc(t->saved_statistics, total * sizeof *grown);
+            if (!grown)
+                return lap_error("out of memory");
+            t->saved_statistics = grown;
+            t->saved_capacity = total;
+        }
+    }
+    size_t at = 0;
+    for (int i = 0; i < t->nstatistics; i++) {
+        size_t count = (size_t)lap_numel(t->statistics[i]);
+        if (restore)
+            memcpy(lap_data(t->statistics[i]), t->saved_statistics + at, count * sizeof(float));
         else
-            memcpy(saved, lap_data(pair[i]), count * sizeof *saved);
-        c->at += count;
+            memcpy(t->saved_statistics + at, lap_data(t->statistics[i]), count * sizeof(float));
+        at += count;
     }
     return LAP_OK;
 }
 
 static int save_statistics(lap_trainer *t)
 {
-    statistics_copy c = {t, 0, 0};
-    return lap_module_visit(t->net, copy_statistics, &c);
+    return copy_statistics(t, 0);
 }
 
 static int restore_statistics(lap_trainer *t)
 {
-    statistics_copy c = {t, 0, 1};
-    lap_module_visit(t->net, copy_statistics, &c);
+    copy_statistics(t, 1);
     return LAP_ERR;
 }
 
@@ -462,6 +482,7 @@ void lap_trainer_release(lap_trainer *t)
     free(t->order);
     free(t->batch_y);
     free(t->saved_statistics);
+    free(t->statistics);
     free(t);
 }
 

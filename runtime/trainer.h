@@ -88,6 +88,9 @@ typedef struct lap_trainer {
     int reduce_capacity;
     float *saved_statistics;      /* BatchNorm running statistics from before the current step */
     size_t saved_capacity;
+    lap_tensor **statistics;      /* the net's running statistics (not retained: the net holds them), */
+    int nstatistics, statistics_capacity;
+    uint64_t statistics_generation;   /* ... listed at this lap_module_structure_generation */
     int refcount;
 } lap_trainer;
 

@@ -109,15 +109,15 @@ static void transform_weights(float *u, const float *w, int flip, int64_t K, int
         }
 }
 
-/* dw: (K, C, 3, 3) += G^T du G for du: (16, K, C) */
-static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t C)
+/* dw: (K, C, 3, 3) += G^T du G for du: (16, K, ld), ld >= C */
+static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t C, int64_t ld)
 {
-    int64_t stride = K * C;
+    int64_t stride = K * ld;
     for (int64_t k = 0; k < K; k++)
         for (int64_t c = 0; c < C; c++) {
             float u[4][4], t[3][4];
             for (int xi = 0; xi < 16; xi++)
-                u[xi / 4][xi % 4] = du[xi * stride + k * C + c];
+                u[xi / 4][xi % 4] = du[xi * stride + k * ld + c];
             for (int j = 0; j < 4; j++) {
                 t[0][j] = u[0][j] + 0.5f * (u[1][j] + u[2][j]);
                 t[1][j] = 0.5f * (u[1][j] - u[2][j]);
@@ -396,6 +396,60 @@ INLINE void tile_products_body(float *m, const float *v, const float *u, int64_t
 LAP_KERNEL_INLINE(tile_products, (float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
                                   int64_t kp),
                   (m, v, u, T, CIN, cp, kp))
+
+/* du: (K, cp) += dm^T v for dm: (T, kp), v: (T, cp), one position xi of the tile:
+ * the weight gradient in the transformed domain.  The sum runs over the T tiles of
+ * a chunk (49 for one 14x14 sample), too short for OpenBLAS to amortize its packing;
+ * here 6 rows of du and 16 of its columns stay in registers while t runs. */
+INLINE void weight_products_body(float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
+                                 int64_t cp)
+{
+    int64_t k = 0;
+    for (; k + 6 <= K; k += 6) {
+        int64_t c = 0;
+        for (; c + 16 <= cp; c += 16) {
+            v8 a[6][2];
+            for (int r = 0; r < 6; r++) {
+                a[r][0] = load8(du + (k + r) * cp + c);
+                a[r][1] = load8(du + (k + r) * cp + c + 8);
+            }
+            for (int64_t t = 0; t < T; t++) {
+                v8 b0 = load8(v + t * cp + c), b1 = load8(v + t * cp + c + 8);
+                const float *g = dm + t * kp + k;
+                for (int r = 0; r < 6; r++) {
+                    a[r][0] += g[r] * b0;
+                    a[r][1] += g[r] * b1;
+                }
+            }
+            for (int r = 0; r < 6; r++) {
+                store8(du + (k + r) * cp + c, a[r][0]);
+                store8(du + (k + r) * cp + c + 8, a[r][1]);
+            }
+        }
+        for (; c < cp; c += 8) {
+            v8 a[6];
+            for (int r = 0; r < 6; r++)
+                a[r] = load8(du + (k + r) * cp + c);
+            for (int64_t t = 0; t < T; t++) {
+                v8 b = load8(v + t * cp + c);
+                for (int r = 0; r < 6; r++)
+                    a[r] += dm[t * kp + k + r] * b;
+            }
+            for (int r = 0; r < 6; r++)
+                store8(du + (k + r) * cp + c, a[r]);
+        }
+    }
+    for (; k < K; k++)
+        for (int64_t c = 0; c < cp; c += 8) {
+            v8 a = load8(du + k * cp + c);
+            for (int64_t t = 0; t < T; t++)
+                a += dm[t * kp + k] * load8(v + t * cp + c);
+            store8(du + k * cp + c, a);
+        }
+}
+LAP_KERNEL_INLINE(weight_products, (float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
+                                    int64_t cp),
+                  (du, dm, v, T, K, kp, cp))
 #pragma GCC pop_options
 
 /* ---- drivers ---- */
@@ -495,7 +549,7 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
     int nthreads = lap_conv_threads();
     const int64_t N = g->N, C = g->C, K = g->K, H = g->H, W = g->W;
     plan p = make_plan(N, C, K, H, W);
-    int64_t u_size = round16(16 * K * C), per_thread = p.per_thread + u_size;
+    int64_t u_size = round16(16 * K * p.cp), per_thread = p.per_thread + u_size;
     float *buffer = scratch_floats(scratch, per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
@@ -515,14 +569,12 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
             transform_input(v, in_plane, x + n0 * C * H * W, nb, C, p.cp, H, W, p.th, p.tw);
             transform_output_grad(dm, out_plane, dy + n0 * K * H * W, nb, K, p.kp, H, W, p.th, p.tw);
             for (int xi = 0; xi < 16; xi++)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)C, (int)T, 1.0f,
-                            dm + xi * T * p.kp, (int)p.kp, v + xi * T * p.cp, (int)p.cp, 1.0f, du + xi * K * C,
-                            (int)C);
+                weight_products(du + xi * K * p.cp, dm + xi * T * p.kp, v + xi * T * p.cp, T, K, p.kp, p.cp);
         }
     }
     float *du = buffer + p.per_thread;
     for (int t = 1; t < used; t++)
         lap_axpy(du, 1.0f, du + per_thread * t, u_size);
-    transform_weight_grad(dw, du, K, C);
+    transform_weight_grad(dw, du, K, C, p.cp);
     return LAP_OK;
 }
