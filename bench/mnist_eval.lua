@@ -21,18 +21,8 @@ for i = 1, repeats do
 end
 table.sort(times)
 local lap_ms, lap_mb = times[(#times + 1) // 2], lap.peak_memory()
-local pipe = io.popen(string.format("/usr/bin/python3 bench/mnist_eval.py --images %d --repeats %d 2>&1", images, repeats))
-local output = pipe and pipe:read("a") or ""
-if pipe then pipe:close() end
-local torch_ms, torch_mb = output:match("pytorch_ms ([%d%.]+) peak_mb ([%d%.]+)")
-local line = string.format("mnist_eval: lap %.0f ms", lap_ms)
-if torch_ms then
-  line = line .. string.format(", pytorch %.0f ms, speedup %.2f", tonumber(torch_ms), tonumber(torch_ms) / lap_ms)
-else
-  line = line .. ", pytorch skipped (" .. (output:match("pytorch_unavailable[^\n]*") or "no /usr/bin/python3 with torch") .. ")"
-end
-print(line)
+local torch = require("lap.bench").pytorch("mnist_eval", lap_ms,
+  string.format("/usr/bin/python3 bench/mnist_eval.py --images %d --repeats %d", images, repeats))
 print(string.format("  %d images; peak resident memory: lap %.0f MB (%.0f MB before building the model)%s", images,
-  lap_mb, memory_before, torch_mb and string.format(", pytorch %.0f MB", tonumber(torch_mb)) or ""))
-local version = output:match("(torch [^\n]*)")
-if version then print("  " .. version) end
+  lap_mb, memory_before, torch.mb and string.format(", pytorch %.0f MB", torch.mb) or ""))
+if torch.version then print("  " .. torch.version) end

@@ -14,6 +14,25 @@ local function median(values)
   return n % 2 == 1 and values[(n + 1) // 2] or (values[n // 2] + values[n // 2 + 1]) / 2
 end
 
+-- Runs a PyTorch counterpart (its output has `pytorch_ms X peak_mb Y`, and maybe
+-- `flops F` and `torch VERSION ...`), prints "name: lap L ms, pytorch P ms, speedup S"
+-- (or why PyTorch was skipped) and returns {ms, mb, flops, version} as it printed them.
+function M.pytorch(name, lap_ms, command)
+  local pipe = io.popen(command .. " 2>&1")
+  local output = pipe and pipe:read("a") or ""
+  if pipe then pipe:close() end
+  local ms, mb = output:match("pytorch_ms ([%d%.]+) peak_mb ([%d%.]+)")
+  local line = string.format("%s: lap %.0f ms", name, lap_ms)
+  if ms then
+    line = line .. string.format(", pytorch %.0f ms, speedup %.2f", tonumber(ms), tonumber(ms) / lap_ms)
+  else
+    line = line .. ", pytorch skipped (" .. (output:match("pytorch_unavailable[^\n]*") or "no /usr/bin/python3 with torch") .. ")"
+  end
+  print(line)
+  return { ms = ms and tonumber(ms), mb = mb and tonumber(mb), flops = output:match("flops ([%d%.e%+]+)"),
+           version = output:match("(torch [^\n]*)") }
+end
+
 function M.step(options)
   local models = require "lap.models"
   local memory_before = lap.peak_memory()
@@ -34,20 +53,8 @@ function M.step(options)
     times[i] = (lap.clock() - start) * 1000
   end
   local lap_ms, lap_mb = median(times), lap.peak_memory()
-  local torch_ms, torch_mb, flops, version
-  local pipe = io.popen("/usr/bin/python3 " .. options.pytorch .. " 2>&1")
-  local output = pipe and pipe:read("a") or ""
-  if pipe then pipe:close() end
-  torch_ms, torch_mb = output:match("pytorch_ms ([%d%.]+) peak_mb ([%d%.]+)")
-  version = output:match("(torch [^\n]*)")
-  flops = output:match("flops ([%d%.e%+]+)")
-  local line = string.format("%s: lap %.0f ms", options.name, lap_ms)
-  if torch_ms then
-    line = line .. string.format(", pytorch %.0f ms, speedup %.2f", tonumber(torch_ms), tonumber(torch_ms) / lap_ms)
-  else
-    line = line .. ", pytorch skipped (" .. (output:match("pytorch_unavailable[^\n]*") or "no /usr/bin/python3 with torch") .. ")"
-  end
-  print(line)
+  local torch = M.pytorch(options.name, lap_ms, "/usr/bin/python3 " .. options.pytorch)
+  local torch_mb, flops, version = torch.mb, torch.flops, torch.version
   if flops then
     print(string.format("  lap %.1f GFLOP/s (%.1f GFLOP per step)", tonumber(flops) / lap_ms / 1e6, tonumber(flops) / 1e9))
   end
