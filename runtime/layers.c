@@ -235,10 +235,8 @@ typedef struct batchnorm {
     float *work_float;          /* 3 per feature: backward's per-feature factors */
 } batchnorm;
 
-/* For (N, C, H, W) inputs x_hat is not kept per module but recomputed in the
- * backward pass into this buffer, shared by every BatchNorm: a network of 17
- * BatchNorms then holds one activation-sized x_hat instead of 17. */
-static lap_tensor *shared_normalized;
+/* For (N, C, H, W) inputs x_hat is not kept: the backward pass recomputes it on
+ * the way (batchnorm_grad_sums, batchnorm_input_grad), rounded as the forward did. */
 
 /* x viewed as (N, C, S). */
 static void bn_dims(const lap_tensor *x, int64_t *N, int64_t *C, int64_t *S)
@@ -477,6 +475,25 @@ static double row_dot(const float *x, const float *y, int64_t n)
     return total;
 }
 
+/* row_dot(y, x-hat) with x-hat = (x - mean) * inv_std computed on the way, rounded
+ * as batchnorm_normalize rounds it, so the sum is the same bit for bit. */
+static double row_dot_normalized(const float *y, const float *x, float mean, float inv_std, int64_t n)
+{
+    float lanes[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float xhat = (x[i + l] - mean) * inv_std;
+            lanes[l] += y[i + l] * xhat;
+        }
+    double total = 0;
+    for (int l = 0; l < 8; l++)
+        total += lanes[l];
+    for (; i < n; i++)
+        total += (double)y[i] * ((x[i] - mean) * inv_std);
+    return total;
+}
+
 /* mean, var (biased): (C) out; in: (N, C, S).  Sums in double, two passes. */
 LAP_KERNEL(batchnorm_statistics, (double *mean, double *var, const float *in, int64_t N, int64_t C, int64_t S),
            (mean, var, in, N, C, S),
@@ -519,8 +536,9 @@ LAP_KERNEL(batchnorm_statistics, (double *mean, double *var, const float *in, in
 /* sum_dy, sum_dy_xhat: (C) out, the per-feature sums of dout and of dout * normalized;
  * dout, normalized: (N, C, S) */
 LAP_KERNEL(batchnorm_grad_sums, (double *sum_dy, double *sum_dy_xhat, const float *dout, const float *normalized,
-                                 int64_t N, int64_t C, int64_t S),
-           (sum_dy, sum_dy_xhat, dout, normalized, N, C, S),
+                                 const float *x, const float *mean, const float *inv_std, int64_t N, int64_t C,
+                                 int64_t S),
+           (sum_dy, sum_dy_xhat, dout, normalized, x, mean, inv_std, N, C, S),
 {
     PARALLEL_FOR(N * C * S >= PARALLEL_MIN,
     for (int64_t c = 0; c < C; c++) {
@@ -530,8 +548,10 @@ LAP_KERNEL(batchnorm_grad_sums, (double *sum_dy, double *sum_dy_xhat, const floa
         } else {
             sum_dy[c] = sum_dy_xhat[c] = 0;
             for (int64_t n = 0; n < N; n++) {
-                sum_dy[c] += row_sum(dout + (n * C + c) * S, S);
-                sum_dy_xhat[c] += row_dot(dout + (n * C + c) * S, normalized + (n * C + c) * S, S);
+                const float *dy = dout + (n * C + c) * S;
+                sum_dy[c] += row_sum(dy, S);
+                sum_dy_xhat[c] += normalized ? row_dot(dy, normalized + (n * C + c) * S, S)
+                                             : row_dot_normalized(dy, x + (n * C + c) * S, mean[c], inv_std[c], S);
             }
         }
     });
@@ -539,18 +559,29 @@ LAP_KERNEL(batchnorm_grad_sums, (double *sum_dy, double *sum_dy_xhat, const floa
 
 /* The input gradient din = scale * (dout - mean_dy - normalized * mean_dy_xhat), per feature;
  * din, dout, normalized: (N, C, S); scale, mean_dy, mean_dy_xhat: (C) */
-LAP_KERNEL(batchnorm_input_grad, (float *din, const float *dout, const float *normalized, const float *scale,
-                                  const float *mean_dy, const float *mean_dy_xhat, int64_t N, int64_t C, int64_t S),
-           (din, dout, normalized, scale, mean_dy, mean_dy_xhat, N, C, S),
+LAP_KERNEL(batchnorm_input_grad, (float *din, const float *dout, const float *normalized, const float *x,
+                                  const float *mean, const float *inv_std, const float *scale, const float *mean_dy,
+                                  const float *mean_dy_xhat, int64_t N, int64_t C, int64_t S),
+           (din, dout, normalized, x, mean, inv_std, scale, mean_dy, mean_dy_xhat, N, C, S),
 {
     PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
-            const float *dy = dout + (n * C + c) * S, *xhat = normalized + (n * C + c) * S;
+            const float *dy = dout + (n * C + c) * S;
             float *dx = din + (n * C + c) * S;
             float a = scale[c], m = mean_dy[c], k = mean_dy_xhat[c];
-            for (int64_t s = 0; s < S; s++)
-                dx[s] = a * (dy[s] - m - xhat[s] * k);
+            if (normalized) {
+                const float *xhat = normalized + (n * C + c) * S;
+                for (int64_t s = 0; s < S; s++)
+                    dx[s] = a * (dy[s] - m - xhat[s] * k);
+            } else {
+                const float *xr = x + (n * C + c) * S;
+                float mu = mean[c], is = inv_std[c];
+                for (int64_t s = 0; s < S; s++) {
+                    float xhat = (xr[s] - mu) * is;   /* x-hat as the forward rounded it */
+                    dx[s] = a * (dy[s] - m - xhat * k);
+                }
+            }
         });
 })
 
@@ -560,7 +591,8 @@ LAP_KERNEL(batchnorm_input_grad, (float *din, const float *dout, const float *no
  * sums that the input gradient subtracts are then reduced over the ranks too (the
  * parameter gradients stay this rank's share; the trainer reduces them). */
 static int batchnorm_backward(float *din, float *dweight, float *dbias, const float *dout,
-                              const float *normalized, const float *weight, const float *inv_std,
+                              const float *normalized, const float *x, const float *mean, const float *weight,
+                              const float *inv_std,
                               int batch_stats, int synced, int64_t N, int64_t C, int64_t S, double *work,
                               float *work_float)
 {
@@ -569,7 +601,7 @@ static int batchnorm_backward(float *din, float *dweight, float *dbias, const fl
     if (S == 1 && C <= BN_NARROW_MAX)
         bn_row_sums[C - 1](sum_dy, sum_dy_xhat, dout, normalized, 0.0, N);
     else
-        batchnorm_grad_sums(sum_dy, sum_dy_xhat, dout, normalized, N, C, S);
+        batchnorm_grad_sums(sum_dy, sum_dy_xhat, dout, normalized, x, mean, inv_std, N, C, S);
     float *scale = work_float, *mean_dy = work_float + C, *mean_dy_xhat = work_float + 2 * C;
     for (int64_t c = 0; c < C; c++) {
         if (dweight)
@@ -592,7 +624,7 @@ static int batchnorm_backward(float *din, float *dweight, float *dbias, const fl
         bn_row_grad[C - 1](din, dout, normalized, scale, mean_dy, mean_dy_xhat, N);
         return LAP_OK;
     }
-    batchnorm_input_grad(din, dout, normalized, scale, mean_dy, mean_dy_xhat, N, C, S);
+    batchnorm_input_grad(din, dout, normalized, x, mean, inv_std, scale, mean_dy, mean_dy_xhat, N, C, S);
     return LAP_OK;
 }
 
@@ -617,20 +649,6 @@ static int batchnorm_sync_statistics(double *mean, double *var, double *count, d
     }
     return LAP_OK;
 }
-
-/* xhat: (N, C, S) out; x: (N, C, S); mean, inv_std: (C) */
-LAP_KERNEL(batchnorm_normalize, (float *xhat, const float *x, const float *mean, const float *inv_std, int64_t N,
-                                 int64_t C, int64_t S),
-           (xhat, x, mean, inv_std, N, C, S),
-{
-    PARALLEL_FOR2(N * C * S >= PARALLEL_MIN,
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) {
-            float m = mean[c], k = inv_std[c];
-            for (int64_t i = 0; i < S; i++)
-                xhat[(n * C + c) * S + i] = (x[(n * C + c) * S + i] - m) * k;
-        });
-})
 
 static int batchnorm_fwd(lap_module *m, lap_tensor *input)
 {
@@ -686,19 +704,12 @@ static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
     if (lap_tensor_ensure_like(&m->grad_input, m->input) != LAP_OK)
         return LAP_ERR;
     int learn = !m->frozen;
-    const float *normalized;
-    if (S == 1) {
-        normalized = lap_data(bn->normalized);
-    } else {
-        if (lap_tensor_ensure_like(&shared_normalized, m->input) != LAP_OK)
-            return LAP_ERR;
-        float *xhat = lap_data(shared_normalized);
-        batchnorm_normalize(xhat, lap_data(m->input), bn->mean_used, bn->inv_std, N, C, S);
-        normalized = xhat;
-    }
+    /* (N, C) inputs keep x-hat from the forward; on images it is recomputed on the
+     * way by the two passes that read it (not kept, not written). */
+    const float *normalized = S == 1 ? lap_data(bn->normalized) : NULL;
     return batchnorm_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
                               learn ? lap_data(m->grads[1]) : NULL, lap_data(grad_output), normalized,
-                              lap_data(m->params[0]), bn->inv_std, m->training, m->training && bn->synced, N, C,
+                              lap_data(m->input), bn->mean_used, lap_data(m->params[0]), bn->inv_std, m->training, m->training && bn->synced, N, C,
                               S, bn->work, bn->work_float);
 }
 
