@@ -111,21 +111,8 @@ local function sweep(out, options)
 end
 
 -- Records of a JSONL file keyed by (config, seed), without the wall time.
-local function records(path)
-  local by_key, count = {}, 0
-  for _, r in ipairs(experiment.read_records(path)) do
-    r.wall_time = nil
-    by_key[experiment.key(r.config, r.seed)] = json.encode(r)
-    count = count + 1
-  end
-  return by_key, count
-end
-local function same_records(a, b, what)
-  local ra, na = records(a)
-  local rb, nb = records(b)
-  assert(na == nb, string.format("%s: %d records against %d", what, na, nb))
-  for k, v in pairs(ra) do assert(rb[k] == v, what .. ": records differ for " .. k) end
-end
+local sweep_records = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/sweep_records.lua")
+local records, same_records = sweep_records.records, sweep_records.same
 
 local csv1, table1 = sweep(scratch .. "/j1", "--jobs 1")
 local csv2, table2 = sweep(scratch .. "/j2", "--jobs 2")

@@ -93,21 +93,8 @@ for _, ranks in ipairs { 2, 3 } do
 end
 
 -- Sweeps: the records of a JSONL file keyed by (config, seed), without wall times.
-local function records(path)
-  local by_key, count = {}, 0
-  for _, r in ipairs(experiment.read_records(path)) do
-    r.wall_time = nil
-    by_key[experiment.key(r.config, r.seed)] = json.encode(r)
-    count = count + 1
-  end
-  return by_key, count
-end
-local function same_records(a, b, what)
-  local ra, na = records(a)
-  local rb, nb = records(b)
-  assert(na == nb, string.format("%s: %d records against %d", what, na, nb))
-  for k, v in pairs(ra) do assert(rb[k] == v, what .. ": records differ for " .. k) end
-end
+local sweep_records = dofile(here .. "/sweep_records.lua")
+local records, same_records = sweep_records.records, sweep_records.same
 local SWEEP = here .. "/mpi/sweep.lua"
 -- Runs the tiny sweep (ranks = nil: with --jobs) into out; returns its csv, stdout and stderr.
 local function sweep(ranks, out, options, expect_failure)
