@@ -18,7 +18,7 @@ SANITIZE ?=
 PKGS    := lua5.4 openblas libpng zlib readline
 DEBS    := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev libreadline-dev zlib1g-dev \
            dataset-fashion-mnist openmpi-bin libopenmpi-dev
-# MPI (runtime/dist.c, lap.mpi): compiled in when pkg-config finds Open MPI's ompi-c;
+# MPI (runtime/core/dist.c, lap.mpi): compiled in when pkg-config finds Open MPI's ompi-c;
 # `make MPI=no` builds without it (one process, lap.mpi.size() == 1).
 MPI     ?= auto
 
@@ -40,11 +40,12 @@ MPI_FOUND  := no MPI (one process; $(if $(filter no,$(MPI)),MPI=no,pkg-config om
 endif
 
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -fno-math-errno -D_GNU_SOURCE -Wall -Wextra -Wvla -Wno-unused-parameter -fPIC -fopenmp $(PKG_CFLAGS) $(MPI_CFLAGS) $(SANITIZE)
+CFLAGS  += -std=c11 -fno-math-errno -D_GNU_SOURCE -Wall -Wextra -Wvla -Wno-unused-parameter -Iruntime -fPIC -fopenmp $(PKG_CFLAGS) $(MPI_CFLAGS) $(SANITIZE)
 LDFLAGS += -fopenmp $(SANITIZE)
 LIBS    := $(PKG_LIBS) $(MPI_LIBS) -lm
 
-RUNTIME_SRC  := $(wildcard runtime/*.c) $(wildcard runtime/plot/*.c) $(wildcard datasets/*.c)
+RUNTIME_DIRS := core nn train io analysis plot
+RUNTIME_SRC  := $(foreach d,$(RUNTIME_DIRS),$(wildcard runtime/$(d)/*.c)) $(wildcard datasets/*.c)
 BINDING_SRC  := $(filter-out bindings/laprun.c,$(wildcard bindings/*.c))
 RUNTIME_OBJ  := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 BINDING_OBJ  := $(BINDING_SRC:%.c=$(BUILD)/%.o)
@@ -73,7 +74,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "lap: all build dependencies present"; fi
 
-$(BUILD)/%.o: %.c $(wildcard runtime/*.h runtime/plot/*.h datasets/*.h bindings/*.h)
+$(BUILD)/%.o: %.c $(wildcard runtime/*/*.h datasets/*.h bindings/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -127,7 +128,7 @@ fuzz:
 	  SANITIZE="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/liblap.a
 	@mkdir -p build-fuzz/findings
 	@for t in $(FUZZ_TARGETS); do \
-	  $(FUZZ_CC) -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -fopenmp -fsanitize=fuzzer $(FUZZ_SAN) $(PKG_CFLAGS) \
+	  $(FUZZ_CC) -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -fopenmp -fsanitize=fuzzer $(FUZZ_SAN) -Iruntime $(PKG_CFLAGS) \
 	    -o build-fuzz/$$t tests/fuzz/$$t.c build-fuzz/liblap.a $(LIBS) || exit 1; \
 	done
 	@for t in $(FUZZ_TARGETS); do \

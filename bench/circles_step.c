@@ -15,9 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../runtime/error.h"
-#include "../runtime/init.h"
-#include "../runtime/trainer.h"
+#include "core/error.h"
+#include "nn/init.h"
+#include "train/trainer.h"
 
 enum { BLOCKS = 9, BATCH = 128, WARMUP = 200, STEPS = 20000 };
 

@@ -6,9 +6,9 @@
 #include <time.h>
 
 #include "lap_bindings.h"
-#include "../runtime/cpu.h"
-#include "../runtime/error.h"
-#include "../runtime/rng.h"
+#include "core/cpu.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 int lapL_runtime_error(lua_State *L)
 {

@@ -1,4 +1,4 @@
-/* lap_analysis.c: Lua bindings for runtime/analysis.h, numerical summaries of
+/* lap_analysis.c: Lua bindings for runtime/analysis/analysis.h, numerical summaries of
  * clouds and flows for figures and probes.
  *
  *   lap.pca(x [, fit_on])        (N, 2) tensor: x (N, D) projected on the two
@@ -22,8 +22,8 @@
 #include <string.h>
 
 #include "lap_bindings.h"
-#include "../runtime/analysis.h"
-#include "../runtime/error.h"
+#include "analysis/analysis.h"
+#include "core/error.h"
 
 /* ------------------------------------------------------------------ helpers */
 

@@ -12,8 +12,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "../runtime/tensor.h"
-#include "../runtime/dataset.h"
+#include "core/tensor.h"
+#include "train/dataset.h"
 
 #define LAP_VERSION "0.1.0"
 

@@ -1,4 +1,4 @@
-/* lap_checkpoint.c: checkpoints from Lua (runtime/checkpoint.h).
+/* lap_checkpoint.c: checkpoints from Lua (runtime/io/checkpoint.h).
  *
  *   net:save(path)              parameters, BatchNorm statistics, architecture
  *   net:load_weights(path)      into an existing network (names and shapes checked)
@@ -10,9 +10,9 @@
  * are added to their "__methods" tables, so lapL_open_checkpoint runs after them.
  */
 #include "lap_bindings.h"
-#include "../runtime/checkpoint.h"
-#include "../runtime/error.h"
-#include "../runtime/trainer.h"
+#include "io/checkpoint.h"
+#include "core/error.h"
+#include "train/trainer.h"
 
 /* The userdata of a lap.Trainer holds a lap_trainer pointer first (lap_train.c). */
 static lap_trainer *check_trainer(lua_State *L, int idx)

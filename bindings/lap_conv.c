@@ -17,9 +17,9 @@
 #include <limits.h>
 
 #include "lap_bindings.h"
-#include "../runtime/error.h"
-#include "../runtime/module.h"
-#include "../runtime/mse.h"
+#include "core/error.h"
+#include "nn/module.h"
+#include "train/mse.h"
 
 static int push_new_module(lua_State *L, lap_module *m)
 {

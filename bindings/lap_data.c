@@ -23,8 +23,8 @@
 #include "lap_bindings.h"
 #include "lap_images.h"
 #include "../datasets/datasets.h"
-#include "../runtime/error.h"
-#include "../runtime/rng.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 typedef struct dataset_handle {
     lap_dataset *dataset;   /* NULL once collected */

@@ -35,8 +35,8 @@
 #include "lap_bindings.h"
 #include "lap_images.h"
 #include "../datasets/images.h"
-#include "../runtime/error.h"
-#include "../runtime/rng.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 static uint32_t check_image_seed(lua_State *L, lua_Integer seed, const char *where)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "lap_bindings.h"
-#include "../runtime/init.h"
+#include "nn/init.h"
 
 static int apply(lua_State *L, lap_init_spec *spec, const char *where)
 {

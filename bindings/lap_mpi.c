@@ -1,5 +1,5 @@
 /* lap_mpi.c: lap.mpi, the processes of a job started by mpirun or srun
- * (runtime/dist.c does the work).
+ * (runtime/core/dist.c does the work).
  *
  *   lap.mpi.compiled()                 whether this build has MPI
  *   lap.mpi.size(), lap.mpi.rank()     1 and 0 without a launcher or without MPI
@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "lap_bindings.h"
-#include "../runtime/dist.h"
-#include "../runtime/error.h"
+#include "core/dist.h"
+#include "core/error.h"
 
 #define MAX_TAG 32767   /* the least MPI_TAG_UB the standard allows */
 

@@ -12,11 +12,11 @@
 #include <string.h>
 
 #include "lap_bindings.h"
-#include "../runtime/analysis.h"
-#include "../runtime/error.h"
-#include "../runtime/loss.h"
-#include "../runtime/module.h"
-#include "../runtime/resnet.h"
+#include "analysis/analysis.h"
+#include "core/error.h"
+#include "train/cross_entropy.h"
+#include "nn/module.h"
+#include "nn/resnet.h"
 
 typedef struct module_handle {
     lap_module *module;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "lap_bindings.h"
-#include "../runtime/optim.h"
+#include "train/optim.h"
 
 typedef struct optimizer_handle {
     lap_optimizer *optimizer;

@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "lap_bindings.h"
-#include "../runtime/error.h"
-#include "../runtime/module.h"
-#include "../runtime/resnet.h"
+#include "core/error.h"
+#include "nn/module.h"
+#include "nn/resnet.h"
 #include "../runtime/plot/canvas.h"
 #include "../runtime/plot/figures.h"
 

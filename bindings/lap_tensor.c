@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "lap_bindings.h"
-#include "../runtime/error.h"
-#include "../runtime/rng.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 /* ---- userdata ---- */
 

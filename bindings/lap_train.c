@@ -1,14 +1,14 @@
 /* lap_train.c: lap.train: the Plain, Regularized (fixed lambda) and LAP trainers,
  * and lap.train.evaluate.  Epochs run in C; Ctrl-C in laprun stops one between
  * batches with the error "interrupted".  `distributed = true` (and `sync_bn`)
- * makes a trainer data-parallel over the ranks of an MPI job (runtime/trainer.h). */
+ * makes a trainer data-parallel over the ranks of an MPI job (runtime/train/trainer.h). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lap_bindings.h"
-#include "../runtime/error.h"
-#include "../runtime/trainer.h"
+#include "core/error.h"
+#include "train/trainer.h"
 
 typedef struct trainer_handle {
     lap_trainer *trainer;

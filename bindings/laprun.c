@@ -18,7 +18,7 @@
  *     of killing the process as lua does).
  *   - one of several processes of an MPI job (mpirun, srun) prefixes its error
  *     messages with "(rank r of n)" and, when MPI is initialized, ends the whole
- *     job with MPI_Abort after printing them (runtime/dist.h).
+ *     job with MPI_Abort after printing them (runtime/core/dist.h).
  *
  * Limits: locals do not survive from one REPL statement to the next (as in lua);
  * the executable's directory is found through /proc/self/exe (Linux only; when
@@ -41,9 +41,9 @@
 #include <readline/readline.h>
 
 #include "lap_bindings.h"
-#include "../runtime/cpu.h"
-#include "../runtime/dist.h"
-#include "../runtime/error.h"
+#include "core/cpu.h"
+#include "core/dist.h"
+#include "core/error.h"
 
 #define PROGNAME "laprun"
 #define PROMPT1 "> "

@@ -33,8 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/error.h"
-#include "../runtime/files.h"
+#include "core/error.h"
+#include "core/files.h"
 
 #define SHEET_WIDTH 1024   /* 32 x 32 pixels a row */
 #define IMAGE_BYTES 3072   /* 32 x 32 x RGB */

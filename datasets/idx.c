@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "../runtime/error.h"
+#include "core/error.h"
 
 #define IDX_IMAGES_MAGIC 0x00000803u
 #define IDX_LABELS_MAGIC 0x00000801u

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/error.h"
+#include "core/error.h"
 
 /* Size of the dimensions after the channel: the contiguous run of one channel of one row. */
 static int64_t channel_run(const lap_tensor *x)

@@ -15,8 +15,8 @@
 
 #include <stdint.h>
 
-#include "../runtime/dataset.h"
-#include "../runtime/rng.h"
+#include "train/dataset.h"
+#include "core/rng.h"
 
 /* Where Debian's dataset-fashion-mnist package installs the four .gz files. */
 #define LAP_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/error.h"
-#include "../runtime/rng.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 /* np.linspace(0, stop, count, endpoint)[i] for float64: i * (stop / div), with
  * div = count - 1 or count, and the last value forced to stop when endpoint. */

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/dataset.h"
-#include "../runtime/error.h"
+#include "train/dataset.h"
+#include "core/error.h"
 
 static int failures = 0;
 static int checks = 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make_analysis_fixtures.py: writes tests/fixtures/analysis.txt, the reference
 values that tests/test_analysis.c and tests/test_analysis.lua compare
-runtime/analysis.c (PCA, W1, line shape, least squares) against.
+runtime/analysis/analysis.c (PCA, W1, line shape, least squares) against.
 
 Run from the repository root with Debian's interpreter, which has numpy and scipy:
     /usr/bin/python3 tests/make_analysis_fixtures.py
@@ -73,7 +73,7 @@ def pca_reference(x):
     variance = np.zeros(2)
     for k in range(min(2, x.shape[1])):
         v = vectors[:, order[k]]
-        # Sign convention of runtime/analysis.h: largest-magnitude component positive.
+        # Sign convention of runtime/analysis/analysis.h: largest-magnitude component positive.
         if v[np.argmax(np.abs(v))] < 0:
             v = -v
         axes[k] = v

@@ -1,4 +1,4 @@
-/* test_analysis.c: runtime/analysis.c against numpy / scipy reference values and
+/* test_analysis.c: runtime/analysis/analysis.c against numpy / scipy reference values and
  * against brute force.
  *
  * Reads tests/fixtures/analysis.txt (written by tests/make_analysis_fixtures.py;
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../runtime/analysis.h"
-#include "../runtime/error.h"
+#include "analysis/analysis.h"
+#include "core/error.h"
 
 #define FIXTURE "tests/fixtures/analysis.txt"
 #define TOLERANCE 1e-9

@@ -1,4 +1,4 @@
-/* test_checkpoint.c: unit tests of runtime/checkpoint.c: the safetensors round trip
+/* test_checkpoint.c: unit tests of runtime/io/checkpoint.c: the safetensors round trip
  * (tensors, metadata, escapes, alignment, atomic write), every kind of corrupt file
  * (each must give a clear error naming the file), architecture round trips, and
  * network weights with shape mismatches.  Prints each failed check; exits nonzero
@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../runtime/checkpoint.h"
-#include "../runtime/error.h"
-#include "../runtime/resnet.h"
+#include "io/checkpoint.h"
+#include "core/error.h"
+#include "nn/resnet.h"
 
 static int failures = 0;
 static int checks = 0;

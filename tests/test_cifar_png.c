@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "../datasets/images.h"
-#include "../runtime/dataset.h"
-#include "../runtime/error.h"
+#include "train/dataset.h"
+#include "core/error.h"
 
 #include "dataset_checks.h"
 

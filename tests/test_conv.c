@@ -17,10 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../runtime/conv.h"
-#include "../runtime/error.h"
-#include "../runtime/module.h"
-#include "../runtime/rng.h"
+#include "nn/conv.h"
+#include "core/error.h"
+#include "nn/module.h"
+#include "core/rng.h"
 
 static int failures = 0, checks = 0;
 static lap_rng rng;

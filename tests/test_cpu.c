@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../runtime/cpu.h"
-#include "../runtime/error.h"
+#include "core/cpu.h"
+#include "core/error.h"
 
 static int failures = 0, checks = 0;
 

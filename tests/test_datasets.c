@@ -16,9 +16,9 @@
 #include <string.h>
 
 #include "../datasets/datasets.h"
-#include "../runtime/dataset.h"
-#include "../runtime/error.h"
-#include "../runtime/rng.h"
+#include "train/dataset.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 #define FIXTURE "tests/fixtures/sklearn_datasets.txt"
 

@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/error.h"
-#include "../runtime/loss.h"
-#include "../runtime/module.h"
-#include "../runtime/resnet.h"
-#include "../runtime/rng.h"
-#include "../runtime/transport.h"
+#include "core/error.h"
+#include "train/cross_entropy.h"
+#include "nn/module.h"
+#include "nn/resnet.h"
+#include "core/rng.h"
+#include "train/transport.h"
 
 static int failures = 0, checks = 0;
 static lap_rng rng;

@@ -31,9 +31,9 @@
 #include <zlib.h>
 
 #include "../datasets/images.h"
-#include "../runtime/dataset.h"
-#include "../runtime/error.h"
-#include "../runtime/rng.h"
+#include "train/dataset.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1

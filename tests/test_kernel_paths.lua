@@ -2,7 +2,7 @@
 --
 -- lap's hot loops (BatchNorm, activations, the Winograd transforms, the optimizer
 -- updates, axpy and fill) are compiled for a baseline (x86-64-v2), AVX2 and
--- AVX-512 path (runtime/kernels.h).  For every path this CPU runs (AVX-512 is
+-- AVX-512 path (runtime/core/kernels.h).  For every path this CPU runs (AVX-512 is
 -- checked only on machines that have it), the same seeded work is repeated:
 -- a conv ResNet on MNIST-shaped data (3x3 convolutions through Winograd,
 -- BatchNorm on images, ReLU in place, SGD with momentum and the transport term),

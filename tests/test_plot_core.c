@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../runtime/error.h"
+#include "core/error.h"
 #include "../runtime/plot/axes.h"
 #include "../runtime/plot/canvas.h"
 

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../runtime/error.h"
-#include "../runtime/module.h"
-#include "../runtime/mse.h"
-#include "../runtime/rng.h"
+#include "core/error.h"
+#include "nn/module.h"
+#include "train/mse.h"
+#include "core/rng.h"
 
 static int failures = 0, checks = 0;
 static lap_rng rng;

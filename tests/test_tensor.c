@@ -1,4 +1,4 @@
-/* test_tensor.c: unit tests of runtime/tensor.c (refcounts, views, ensure, errors,
+/* test_tensor.c: unit tests of runtime/core/tensor.c (refcounts, views, ensure, errors,
  * elementwise ops, reductions, lap_gemm against a double-precision reference).
  * Prints each failed check; exits nonzero if any failed.  Run under valgrind or
  * `make asan` to also catch leaks of the refcounting. */
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/error.h"
-#include "../runtime/tensor.h"
+#include "core/error.h"
+#include "core/tensor.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif

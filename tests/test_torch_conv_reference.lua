@@ -17,10 +17,10 @@
 -- there: 1e-5 for forward values (logits, CE, transport, loss, running statistics,
 -- the pools' and ConvTranspose2d's outputs), 1e-4 for every gradient, the parameters
 -- after the SGD step and the eval logits after it.  The 3x3 convolutions run through
--- Winograd F(2x2, 3x3) (runtime/winograd.c), whose transforms add a few roundings:
+-- Winograd F(2x2, 3x3) (runtime/nn/winograd.c), whose transforms add a few roundings:
 -- a float32 simulation gives ~3e-7 of the output scale per convolution against
 -- ~1e-7 for direct sums (F(4x4, 3x3) would be ~2e-6 and would need 1e-4 here).
--- Measured on this fixture (lap with runtime/winograd.c, 2025-11-27): forward at
+-- Measured on this fixture (lap with runtime/nn/winograd.c, 2025-11-27): forward at
 -- most 8.1e-7 (logits), gradients at most 4.8e-6 of the record scale; PyTorch's own
 -- float32 against float64 differs by < 3e-7 (forward) and < 2e-6 (gradients).
 -- grad.16 (the bias of Linear(96,20), which feeds BatchNorm1d) is zero in exact

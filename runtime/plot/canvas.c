@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../error.h"
+#include "core/error.h"
 
 #define LAP_CANVAS_MAX_SIDE 16384
 

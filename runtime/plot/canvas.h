@@ -8,7 +8,7 @@
  * integer factor; other bytes draw as '?'.
  * PNG files are written atomically: a temporary file in the same directory,
  * then rename; a failure leaves no partial file and returns LAP_ERR with a
- * message naming the path (runtime/error.h).
+ * message naming the path (runtime/core/error.h).
  */
 #ifndef LAP_CANVAS_H
 #define LAP_CANVAS_H

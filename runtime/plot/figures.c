@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../analysis.h"
-#include "../error.h"
-#include "../resnet.h"
+#include "analysis/analysis.h"
+#include "core/error.h"
+#include "nn/resnet.h"
 #include "axes.h"
 #include "canvas.h"
 

@@ -8,7 +8,7 @@
 #ifndef LAP_FIGURES_H
 #define LAP_FIGURES_H
 
-#include "../module.h"
+#include "nn/module.h"
 
 typedef struct lap_plot_options {
     const char *file;        /* required */

@@ -25,8 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../error.h"
-#include "../files.h"
+#include "core/error.h"
+#include "core/files.h"
 #include "canvas.h"
 
 #define PNG_ZLIB_LEVEL 3

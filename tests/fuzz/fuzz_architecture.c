@@ -3,8 +3,8 @@
  * lap.nn.load gives it the size of the file's tensors. */
 #include "fuzz_common.h"
 
-#include "../../runtime/checkpoint.h"
-#include "../../runtime/module.h"
+#include "io/checkpoint.h"
+#include "nn/module.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -2,7 +2,7 @@
  * table, architecture, weights) on an arbitrary file. */
 #include "fuzz_common.h"
 
-#include "../../runtime/checkpoint.h"
+#include "io/checkpoint.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,0 +1,64 @@
+/* conv.h: the convolution kernels behind Conv2d and ConvTranspose2d (conv.c,
+ * winograd.c), for the modules and for tests.
+ *
+ * A convolution is described by its geometry (NCHW, PyTorch semantics, dilation 1):
+ * input (N, C, H, W), weight (K, C / groups, kh, kw), output (N, K, OH, OW).  The
+ * three kernels are the forward pass and the two halves of its adjoint; the
+ * transposed convolution is built from the same three with the roles swapped.
+ * Kernels run their per-sample work on the OpenMP threads when built with
+ * -fopenmp (serially otherwise); OpenBLAS is single-threaded (tensor.c), so the
+ * two kinds of threads never compete.
+ * Scratch memory lives in a caller-owned tensor that grows on demand and is then
+ * reused: a steady training loop allocates nothing.
+ */
+#ifndef LAP_CONV_H
+#define LAP_CONV_H
+
+#include "core/tensor.h"
+
+typedef struct lap_conv_geom {
+    int64_t N, C, H, W;   /* input */
+    int64_t K, OH, OW;    /* output */
+    int kh, kw, stride, pad, groups;
+} lap_conv_geom;
+
+/* y: (N, K, OH, OW) overwritten; x: (N, C, H, W); w: (K, C / groups, kh, kw).  No bias. */
+int lap_conv_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch);
+/* dx: (N, C, H, W) overwritten with the adjoint of the forward applied to dy: (N, K, OH, OW). */
+int lap_conv_backward_data(float *dx, const float *dy, const float *w, const lap_conv_geom *g,
+                           lap_tensor **scratch);
+/* dw: (K, C / groups, kh, kw) += the weight gradient for dy: (N, K, OH, OW), x: (N, C, H, W). */
+int lap_conv_backward_weight(float *dw, const float *dy, const float *x, const lap_conv_geom *g,
+                             lap_tensor **scratch);
+
+/* Algorithm choice, for tests and benchmarks: 0 forces im2col + sgemm everywhere,
+ * 1 (the default) uses Winograd F(2x2, 3x3) where lap_winograd_eligible says so and
+ * both channel counts are at least 8, 2 wherever lap_winograd_eligible says so.  Returns the previous setting. */
+int lap_conv_set_winograd(int enable);
+
+/* ---- Winograd F(2x2, 3x3) (winograd.c) ---- */
+/* 3x3, stride 1, padding 1, groups 1, width at most 128. */
+int lap_winograd_eligible(const lap_conv_geom *g);
+/* The three kernels above for an eligible geometry. */
+int lap_winograd_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch);
+int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const lap_conv_geom *g,
+                               lap_tensor **scratch);
+int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, const lap_conv_geom *g,
+                                 lap_tensor **scratch);
+
+/* ---- threads (conv.c) ---- */
+/* The number of threads a parallel region will have (1 without OpenMP). */
+int lap_conv_threads(void);
+
+/* A parallel region over a local `int nthreads` (from lap_conv_threads); without
+ * OpenMP the block runs once, as thread 0 of 1. */
+#ifdef _OPENMP
+#include <omp.h>
+#define LAP_OMP_PARALLEL _Pragma("omp parallel num_threads(nthreads)")
+#define LAP_THREAD_ID() omp_get_thread_num()
+#else
+#define LAP_OMP_PARALLEL
+#define LAP_THREAD_ID() 0
+#endif
+
+#endif

@@ -1,0 +1,580 @@
+/* winograd.c: 3x3 stride-1 padding-1 convolutions by Winograd F(2x2, 3x3).
+ *
+ * Each 2x2 output tile comes from a 4x4 input tile d:  Y = A^T [(G g G^T) . (B^T d B)] A
+ * ("." elementwise).  Over all tiles and channels this is 16 independent matrix
+ * products, one per position xi of the 4x4 transformed tile:
+ *     M[xi] (T x K) = V[xi] (T x C) U[xi]^T,   U = G g G^T (K x C),  V = B^T d B,
+ * which multiplies 2.25 times fewer numbers than the direct convolution.
+ * The input gradient of such a convolution is the same convolution with the
+ * kernel flipped and its channel axes swapped; the weight gradient is computed
+ * in the transformed domain:  dU[xi] (K x C) = sum_t (A dY_t A^T)[xi] V_t[xi], i.e.
+ * dM[xi]^T V[xi], then dg = G^T dU G.
+ *
+ * The tile transforms run on 8 channels at once, one vector lane per channel
+ * (GCC vector extensions, compiled per kernel path, kernels.h: SSE on the
+ * x86-64-v2 baseline, AVX2 or AVX-512 where the CPU has it): each sample's group of 8 channels is first
+ * transposed into a channel-interleaved plane (rows x columns x 8), so that every
+ * tile reads and writes whole vectors whatever the image width, and V, M are
+ * stored tile-major with the channels contiguous (rows of Cp = C rounded up to 8
+ * floats; the padding lanes are zero and the products skip them).  The products
+ * then take non-transposed operands, which OpenBLAS runs fastest.
+ * Measured (2 threads, 128 samples, fwd / input grad / weight grad): 32 channels
+ * 14x14 1.4 / 1.45 / 1.4 ms (from 2.3 / 2.3 / 2.5 ms vectorizing over the tiles of
+ * an image row), 100 channels 16x16 15.4 / 15.4 / 16.3 ms (from 15.4 / 15.6 / 19.2).
+ * The sgemms run at about 110 GFLOP/s a core, the BLAS's peak on this machine, and
+ * take 55% (32 channels) to 80% (100 channels) of the time; the rest is the
+ * transforms, bound by their loads and stores (the SSE clone is about as fast).
+ *
+ * Tiles are processed in chunks of whole samples sized so that a chunk's
+ * transformed input and output stay in a core's cache; chunks are spread over
+ * the OpenMP threads (first come, first served; fixed for the weight gradient, so
+ * that its sums are reproducible), each calling single-threaded sgemm.
+ * Accuracy: the transforms add a few float roundings (entries of G are 1/2, of
+ * A and B are 0, +-1); measured relative errors are ~1e-6 of the output scale
+ * (tests/test_conv.c).
+ * Limits: groups 1; width at most 2 MAX_TW; F(2x2) only (F(4x4) would cut
+ * multiplies further but loses about two digits in float32).
+ */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __SSE__
+#include <immintrin.h>
+#endif
+
+#include "nn/conv.h"
+#include "core/error.h"
+#include "core/kernels.h"
+
+#ifdef _OPENMP
+#define NUM_THREADS() omp_get_num_threads()
+#else
+#define NUM_THREADS() 1
+#endif
+
+/* Samples per chunk: as many as keep the transformed input and output of a chunk,
+ * 16 (Cp + Kp) T floats, within half of one core's L2 (512 KB on an AMD EPYC Zen 3,
+ * 1-2 MB on recent Xeons).  Measured on one core: the 100-channel 16x16 blocks (1
+ * sample per chunk up to 256K floats) run 20% slower with 2 samples; the 32-channel
+ * 14x14 blocks are flat within noise from 1 to 5 samples (64K: 1), and smaller
+ * chunks share out better over the threads. */
+#ifndef CHUNK_FLOATS
+#define CHUNK_FLOATS (64 * 1024)
+#endif
+
+/* Tiles in a row, at most; wider images go through im2col. */
+#define MAX_TW 64
+
+int lap_winograd_eligible(const lap_conv_geom *g)
+{
+    return g->kh == 3 && g->kw == 3 && g->stride == 1 && g->pad == 1 && g->groups == 1 && g->H >= 1 && g->W >= 1 &&
+           (g->W + 1) / 2 <= MAX_TW;
+}
+
+static int64_t round8(int64_t n) { return (n + 7) & ~(int64_t)7; }
+static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+/* ---- transforms (kernels: outputs first, sizes last) ---- */
+
+/* u: (16, C, ld) the transformed kernels (G g G^T) of w: (K, C, 3, 3), transposed
+ * (the products take U^T as a row-major C x K operand); ld = K rounded up to 8, the
+ * padding columns zero, so that the tile products (tile_products) run whole vectors.
+ * flip: use instead the kernel of the input-gradient convolution, w'[c][k] = w[k][c]
+ * rotated by 180 degrees, and store u as (16, K, ld), ld = C rounded up to 8. */
+static void transform_weights(float *u, const float *w, int flip, int64_t K, int64_t C)
+{
+    int64_t rows = flip ? K : C, ld = round8(flip ? C : K), stride = rows * ld;
+    memset(u, 0, (size_t)(16 * stride) * sizeof *u);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *src = w + (k * C + c) * 9;
+            float g[3][3], t[4][3];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j] = flip ? src[(2 - i) * 3 + (2 - j)] : src[i * 3 + j];
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = g[0][j];
+                t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+                t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+                t[3][j] = g[2][j];
+            }
+            int64_t index = flip ? k * ld + c : c * ld + k;
+            for (int i = 0; i < 4; i++) {
+                float *row = u + (int64_t)(i * 4) * stride + index;
+                row[0] = t[i][0];
+                row[stride] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                row[2 * stride] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                row[3 * stride] = t[i][2];
+            }
+        }
+}
+
+/* dw: (K, C, 3, 3) += G^T du G for du: (16, K, ld), ld >= C */
+static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t C, int64_t ld)
+{
+    int64_t stride = K * ld;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < C; c++) {
+            float u[4][4], t[3][4];
+            for (int xi = 0; xi < 16; xi++)
+                u[xi / 4][xi % 4] = du[xi * stride + k * ld + c];
+            for (int j = 0; j < 4; j++) {
+                t[0][j] = u[0][j] + 0.5f * (u[1][j] + u[2][j]);
+                t[1][j] = 0.5f * (u[1][j] - u[2][j]);
+                t[2][j] = 0.5f * (u[1][j] + u[2][j]) + u[3][j];
+            }
+            float *dst = dw + (k * C + c) * 9;
+            for (int i = 0; i < 3; i++) {
+                dst[i * 3 + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+                dst[i * 3 + 1] += 0.5f * (t[i][1] - t[i][2]);
+                dst[i * 3 + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+            }
+        }
+}
+
+/* ---- channel-interleaved planes ---- */
+
+/* 8 floats, one per channel of a group; v8u is the same for loads and stores at
+ * any float address (as GCC's own __m256_u). */
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define load8(p) (*(const v8u *)(p))
+#define store8(p, v) (*(v8u *)(p) = (v))
+#define INLINE static inline __attribute__((always_inline))
+
+/* The source row of a missing channel (beyond C in the last group). */
+static const float zero_row[2 * MAX_TW];
+
+/* plane: (., pw, 8), rows off .. off + H - 1, columns off .. off + W - 1 overwritten
+ * with src: (nc, H, W) (lane c = channel c, lanes nc .. 7 zero); the rest untouched.
+ * 4x4 transposes in SSE registers: a scalar loop here costs as much as the tile
+ * transforms. */
+INLINE void pack_plane(float *plane, const float *src, int64_t nc, int64_t H, int64_t W, int64_t pw, int64_t off)
+{
+    for (int64_t r = 0; r < H; r++) {
+        const float *s[8];
+        for (int c = 0; c < 8; c++)
+            s[c] = c < nc ? src + (c * H + r) * W : zero_row;
+        float *d = plane + ((r + off) * pw + off) * 8;
+        int64_t x = 0;
+#ifdef __SSE__
+        for (; x + 4 <= W; x += 4)
+            for (int h = 0; h < 8; h += 4) {
+                __m128 r0 = _mm_loadu_ps(s[h] + x), r1 = _mm_loadu_ps(s[h + 1] + x), r2 = _mm_loadu_ps(s[h + 2] + x),
+                       r3 = _mm_loadu_ps(s[h + 3] + x);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(d + x * 8 + h, r0);
+                _mm_storeu_ps(d + x * 8 + 8 + h, r1);
+                _mm_storeu_ps(d + x * 8 + 16 + h, r2);
+                _mm_storeu_ps(d + x * 8 + 24 + h, r3);
+            }
+#endif
+        for (; x < W; x++)
+            for (int c = 0; c < 8; c++)
+                d[x * 8 + c] = s[c][x];
+    }
+}
+
+/* dst: (nc, H, W) overwritten with lanes 0 .. nc - 1 of rows and columns 0 .. H - 1,
+ * 0 .. W - 1 of plane: (., pw, 8). */
+INLINE void unpack_plane(float *dst, const float *plane, int64_t nc, int64_t H, int64_t W, int64_t pw)
+{
+    for (int64_t r = 0; r < H; r++) {
+        float *d[8];
+        for (int c = 0; c < 8; c++)
+            d[c] = dst + (c * H + r) * W;
+        const float *s = plane + r * pw * 8;
+        int64_t x = 0;
+#ifdef __SSE__
+        for (; x + 4 <= W; x += 4)
+            for (int h = 0; h < nc; h += 4) {
+                __m128 r0 = _mm_loadu_ps(s + x * 8 + h), r1 = _mm_loadu_ps(s + x * 8 + 8 + h),
+                       r2 = _mm_loadu_ps(s + x * 8 + 16 + h), r3 = _mm_loadu_ps(s + x * 8 + 24 + h);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(d[h] + x, r0);
+                if (h + 1 < nc)
+                    _mm_storeu_ps(d[h + 1] + x, r1);
+                if (h + 2 < nc)
+                    _mm_storeu_ps(d[h + 2] + x, r2);
+                if (h + 3 < nc)
+                    _mm_storeu_ps(d[h + 3] + x, r3);
+            }
+#endif
+        for (; x < W; x++)
+            for (int c = 0; c < nc; c++)
+                d[c][x] = s[x * 8 + c];
+    }
+}
+
+/* ---- tile transforms, 8 channels per vector ---- */
+
+/* Prefetch the lines lpt t .. lpt (t + 1) - 1 of p (16 floats a line, `lines` in all):
+ * spread over the tiles of one channel group, this brings in the next group's
+ * image (8 short rows far apart, which the hardware prefetcher does not follow) or
+ * the lines the group's output goes to, while the arithmetic runs. */
+#define PREFETCH_SLICE(p, lines, t, lpt, rw)                                  \
+    for (int64_t l_ = (t) * (lpt); l_ < ((t) + 1) * (lpt) && l_ < (lines); l_++) \
+    __builtin_prefetch((p) + l_ * 16, rw, 3)
+
+
+/* v: (16, T, cp) the transformed 4x4 input tiles B^T d B of x: (nb, C, H, W), tile t =
+ * (b, ty, tx) over a th x tw grid, T = nb th tw, cp = C rounded up to 8 (lanes C ..
+ * cp - 1 zero); plane: (2 th + 2, 2 tw + 2, 8) scratch, zero on its border (the padding,
+ * padded row/column q is image row/column q - 1), interior overwritten. */
+static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
+                                   int64_t H, int64_t W, int64_t th, int64_t tw)
+{
+    const int64_t pw = 2 * tw + 2, T = nb * th * tw, stride = T * cp;
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t c0 = 0; c0 < C; c0 += 8) {
+            const float *src = x + (b * C + c0) * H * W, *next = src + 8 * H * W;
+            pack_plane(plane, src, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
+            float *out = v + b * th * tw * cp + c0;
+            const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
+            int last = b == nb - 1 && c0 + 8 >= C;
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int64_t tx = 0; tx < tw; tx++) {
+                    if (!last)
+                        PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
+                    const float *p0 = plane + (2 * ty * pw + 2 * tx) * 8, *p1 = p0 + pw * 8, *p2 = p1 + pw * 8,
+                                *p3 = p2 + pw * 8;
+                    float *o = out + (ty * tw + tx) * cp;
+                    /* Rows of B^T d: (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on
+                     * columns.  One output row at a time, reloading d from L1: holding the
+                     * whole tile needs more than the 16 vector registers. */
+#define INPUT_ROW(i, OP, pa, pb)                                                                     \
+    do {                                                                                             \
+        v8 r0 = OP(load8(pa), load8(pb)), r1 = OP(load8(pa + 8), load8(pb + 8)),                     \
+           r2 = OP(load8(pa + 16), load8(pb + 16)), r3 = OP(load8(pa + 24), load8(pb + 24));         \
+        float *oi = o + 4 * (i) * stride;                                                            \
+        store8(oi, r0 - r2);                                                                         \
+        store8(oi + stride, r1 + r2);                                                                \
+        store8(oi + 2 * stride, r2 - r1);                                                            \
+        store8(oi + 3 * stride, r1 - r3);                                                            \
+    } while (0)
+#define SUB(a, b) ((a) - (b))
+#define ADD(a, b) ((a) + (b))
+                    INPUT_ROW(0, SUB, p0, p2);
+                    INPUT_ROW(1, ADD, p1, p2);
+                    INPUT_ROW(2, SUB, p2, p1);
+                    INPUT_ROW(3, SUB, p1, p3);
+                }
+        }
+}
+LAP_KERNEL_INLINE(transform_input, (float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
+                                   int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (v, plane, x, nb, C, cp, H, W, th, tw))
+
+/* y: (nb, K, H, W) overwritten from m: (16, T, kp), each tile's A^T m A (2x2, clipped
+ * at the border); plane: (2 th, 2 tw, 8) scratch. */
+static inline LAP_ALWAYS_INLINE void transform_output_body(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp,
+                                    int64_t H, int64_t W, int64_t th, int64_t tw)
+{
+    const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t k0 = 0; k0 < K; k0 += 8) {
+            const float *in = m + b * th * tw * kp + k0;
+            float *dst = y + (b * K + k0) * H * W;
+            const int64_t nk = K - k0 < 8 ? K - k0 : 8, lines = (nk * H * W + 15) / 16,
+                          lpt = (lines + th * tw - 1) / (th * tw);
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int64_t tx = 0; tx < tw; tx++) {
+                    PREFETCH_SLICE(dst, lines, ty * tw + tx, lpt, 1);
+                    const float *q = in + (ty * tw + tx) * kp;
+                    v8 s[2][4];
+                    /* Rows of A^T m: (m0 + m1 + m2, m1 - m2 - m3); then the same on columns. */
+                    for (int j = 0; j < 4; j++) {
+                        v8 m0 = load8(q + j * stride), m1 = load8(q + (4 + j) * stride),
+                           m2 = load8(q + (8 + j) * stride), m3 = load8(q + (12 + j) * stride);
+                        s[0][j] = m0 + m1 + m2;
+                        s[1][j] = m1 - m2 - m3;
+                    }
+                    float *p = plane + (2 * ty * pw + 2 * tx) * 8;
+                    for (int r = 0; r < 2; r++) {
+                        store8(p + r * pw * 8, s[r][0] + s[r][1] + s[r][2]);
+                        store8(p + r * pw * 8 + 8, s[r][1] - s[r][2] - s[r][3]);
+                    }
+                }
+            unpack_plane(dst, plane, nk, H, W, pw);
+        }
+}
+LAP_KERNEL_INLINE(transform_output, (float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp,
+                                    int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (y, plane, m, nb, K, kp, H, W, th, tw))
+
+/* dm: (16, T, kp) the tiles A dy A^T of dy: (nb, K, H, W), zero beyond the image
+ * (lanes K .. kp - 1 zero); plane: (2 th, 2 tw, 8) scratch, zero beyond the image rows
+ * and columns, the rest overwritten. */
+static inline LAP_ALWAYS_INLINE void transform_output_grad_body(float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
+                                         int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
+{
+    const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t k0 = 0; k0 < K; k0 += 8) {
+            const float *src = dy + (b * K + k0) * H * W, *next = src + 8 * H * W;
+            pack_plane(plane, src, K - k0 < 8 ? K - k0 : 8, H, W, pw, 0);
+            float *out = dm + b * th * tw * kp + k0;
+            const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
+            int last = b == nb - 1 && k0 + 8 >= K;
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int64_t tx = 0; tx < tw; tx++) {
+                    if (!last)
+                        PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
+                    const float *p = plane + (2 * ty * pw + 2 * tx) * 8;
+                    v8 g00 = load8(p), g01 = load8(p + 8), g10 = load8(p + pw * 8), g11 = load8(p + pw * 8 + 8);
+                    /* Rows of A g: (g0, g0 + g1, g0 - g1, -g1); then the same on columns. */
+                    v8 a[4] = {g00, g00 + g10, g00 - g10, -g10}, c[4] = {g01, g01 + g11, g01 - g11, -g11};
+                    float *o = out + (ty * tw + tx) * kp;
+                    for (int i = 0; i < 4; i++) {
+                        store8(o + (4 * i + 0) * stride, a[i]);
+                        store8(o + (4 * i + 1) * stride, a[i] + c[i]);
+                        store8(o + (4 * i + 2) * stride, a[i] - c[i]);
+                        store8(o + (4 * i + 3) * stride, -c[i]);
+                    }
+                }
+        }
+}
+LAP_KERNEL_INLINE(transform_output_grad, (float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
+                                         int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (dm, plane, dy, nb, K, kp, H, W, th, tw))
+
+/* ---- the tile products ---- */
+
+/* m: (T, kp) = v: (T, cp) u: (CIN, kp), for one position xi of the transformed tile;
+ * cp, kp multiples of 8, v's columns CIN .. cp - 1 ignored, u's padding columns zero.
+ * With CIN and COUT a few dozen, OpenBLAS spent as long zeroing m (beta = 0) and
+ * packing the operands as multiplying; here 6 rows of m and 16 of its columns stay in
+ * 12 vector registers while c runs over CIN, u's rows (kp floats) coming from L1.
+ * Multiply-adds are contracted (fused on the AVX2 and AVX-512 paths): results differ
+ * from the baseline path in the last bits (tests/test_kernel_paths.lua). */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
+INLINE void tile_products_body(float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
+                               int64_t kp)
+{
+    int64_t t = 0;
+    for (; t + 6 <= T; t += 6) {
+        const float *v0 = v + t * cp;
+        float *m0 = m + t * kp;
+        int64_t k = 0;
+        for (; k + 16 <= kp; k += 16) {
+            v8 a[6][2] = {{{0}}};
+            for (int64_t c = 0; c < CIN; c++) {
+                v8 b0 = load8(u + c * kp + k), b1 = load8(u + c * kp + k + 8);
+                for (int r = 0; r < 6; r++) {
+                    float x = v0[r * cp + c];
+                    a[r][0] += x * b0;
+                    a[r][1] += x * b1;
+                }
+            }
+            for (int r = 0; r < 6; r++) {
+                store8(m0 + r * kp + k, a[r][0]);
+                store8(m0 + r * kp + k + 8, a[r][1]);
+            }
+        }
+        for (; k < kp; k += 8) {
+            v8 a[6] = {{0}};
+            for (int64_t c = 0; c < CIN; c++) {
+                v8 b = load8(u + c * kp + k);
+                for (int r = 0; r < 6; r++)
+                    a[r] += v0[r * cp + c] * b;
+            }
+            for (int r = 0; r < 6; r++)
+                store8(m0 + r * kp + k, a[r]);
+        }
+    }
+    for (; t < T; t++) {
+        const float *v0 = v + t * cp;
+        for (int64_t k = 0; k < kp; k += 8) {
+            v8 a = {0};
+            for (int64_t c = 0; c < CIN; c++)
+                a += v0[c] * load8(u + c * kp + k);
+            store8(m + t * kp + k, a);
+        }
+    }
+}
+LAP_KERNEL_INLINE(tile_products, (float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
+                                  int64_t kp),
+                  (m, v, u, T, CIN, cp, kp))
+
+/* du: (K, cp) += dm^T v for dm: (T, kp), v: (T, cp), one position xi of the tile:
+ * the weight gradient in the transformed domain.  The sum runs over the T tiles of
+ * a chunk (49 for one 14x14 sample), too short for OpenBLAS to amortize its packing;
+ * here 6 rows of du and 16 of its columns stay in registers while t runs. */
+INLINE void weight_products_body(float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
+                                 int64_t cp)
+{
+    int64_t k = 0;
+    for (; k + 6 <= K; k += 6) {
+        int64_t c = 0;
+        for (; c + 16 <= cp; c += 16) {
+            v8 a[6][2];
+            for (int r = 0; r < 6; r++) {
+                a[r][0] = load8(du + (k + r) * cp + c);
+                a[r][1] = load8(du + (k + r) * cp + c + 8);
+            }
+            for (int64_t t = 0; t < T; t++) {
+                v8 b0 = load8(v + t * cp + c), b1 = load8(v + t * cp + c + 8);
+                const float *g = dm + t * kp + k;
+                for (int r = 0; r < 6; r++) {
+                    a[r][0] += g[r] * b0;
+                    a[r][1] += g[r] * b1;
+                }
+            }
+            for (int r = 0; r < 6; r++) {
+                store8(du + (k + r) * cp + c, a[r][0]);
+                store8(du + (k + r) * cp + c + 8, a[r][1]);
+            }
+        }
+        for (; c < cp; c += 8) {
+            v8 a[6];
+            for (int r = 0; r < 6; r++)
+                a[r] = load8(du + (k + r) * cp + c);
+            for (int64_t t = 0; t < T; t++) {
+                v8 b = load8(v + t * cp + c);
+                for (int r = 0; r < 6; r++)
+                    a[r] += dm[t * kp + k + r] * b;
+            }
+            for (int r = 0; r < 6; r++)
+                store8(du + (k + r) * cp + c, a[r]);
+        }
+    }
+    for (; k < K; k++)
+        for (int64_t c = 0; c < cp; c += 8) {
+            v8 a = load8(du + k * cp + c);
+            for (int64_t t = 0; t < T; t++)
+                a += dm[t * kp + k] * load8(v + t * cp + c);
+            store8(du + k * cp + c, a);
+        }
+}
+LAP_KERNEL_INLINE(weight_products, (float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
+                                    int64_t cp),
+                  (du, dm, v, T, K, kp, cp))
+#pragma GCC pop_options
+
+/* ---- drivers ---- */
+
+typedef struct plan {
+    int64_t th, tw, per_sample, nb, chunks;   /* tiles per sample, samples per chunk */
+    int64_t cp, kp;                           /* channel counts rounded up to 8 */
+    int64_t v_size, m_size, in_plane, out_plane, per_thread;   /* per-thread buffers, floats */
+} plan;
+
+static plan make_plan(int64_t N, int64_t C, int64_t K, int64_t H, int64_t W)
+{
+    plan p;
+    p.th = (H + 1) / 2;
+    p.tw = (W + 1) / 2;
+    p.per_sample = p.th * p.tw;
+    p.cp = round8(C);
+    p.kp = round8(K);
+    p.nb = CHUNK_FLOATS / (16 * (p.cp + p.kp) * p.per_sample);
+    if (p.nb < 1)
+        p.nb = 1;
+    if (p.nb > N)
+        p.nb = N;
+    p.chunks = (N + p.nb - 1) / p.nb;
+    int64_t T = p.nb * p.per_sample;
+    p.v_size = round16(16 * p.cp * T);
+    p.m_size = round16(16 * p.kp * T);
+    p.in_plane = round16((2 * p.th + 2) * (2 * p.tw + 2) * 8);
+    p.out_plane = round16(4 * p.th * p.tw * 8);
+    p.per_thread = p.v_size + p.m_size + p.in_plane + p.out_plane;
+    return p;
+}
+
+/* count floats of scratch, 64-byte aligned (whole vectors never straddle a cache line). */
+static float *scratch_floats(lap_tensor **scratch, int64_t count)
+{
+    count += 16;
+    if (!*scratch || lap_numel(*scratch) < count) {
+        if (lap_tensor_ensure(scratch, 1, &count) != LAP_OK)
+            return NULL;
+    }
+    float *data = lap_data(*scratch);
+    return data + ((16 - ((uintptr_t)data / sizeof(float)) % 16) % 16);
+}
+
+/* y: (N, COUT, H, W) = the convolution of x: (N, CIN, H, W) with transformed kernels u: (16, CIN, kp)
+ * (U^T, padded: transform_weights). */
+static int winograd_conv(float *y, const float *x, const float *u, float *buffer, const plan *p, int nthreads,
+                         int64_t N, int64_t CIN, int64_t COUT, int64_t H, int64_t W)
+{
+    int64_t next = 0;  /* the next chunk: whichever thread is free takes it (outputs do not depend on who) */
+    LAP_OMP_PARALLEL
+    {
+        int tid = LAP_THREAD_ID();
+        float *v = buffer + p->per_thread * tid, *m = v + p->v_size, *in_plane = m + p->m_size,
+              *out_plane = in_plane + p->in_plane;
+        memset(in_plane, 0, (size_t)p->in_plane * sizeof *in_plane);
+        for (int64_t chunk; (chunk = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < p->chunks;) {
+            int64_t n0 = chunk * p->nb, nb = N - n0 < p->nb ? N - n0 : p->nb, T = nb * p->per_sample;
+            transform_input(v, in_plane, x + n0 * CIN * H * W, nb, CIN, p->cp, H, W, p->th, p->tw);
+            for (int xi = 0; xi < 16; xi++)
+                tile_products(m + xi * T * p->kp, v + xi * T * p->cp, u + xi * CIN * p->kp, T, CIN, p->cp, p->kp);
+            transform_output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
+        }
+    }
+    return LAP_OK;
+}
+
+int lap_winograd_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch)
+{
+    int nthreads = lap_conv_threads();
+    plan p = make_plan(g->N, g->C, g->K, g->H, g->W);
+    int64_t u_size = round16(16 * g->C * p.kp);
+    float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
+    if (!buffer)
+        return LAP_ERR;
+    transform_weights(buffer, w, 0, g->K, g->C);
+    return winograd_conv(y, x, buffer, buffer + u_size, &p, nthreads, g->N, g->C, g->K, g->H, g->W);
+}
+
+int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const lap_conv_geom *g,
+                               lap_tensor **scratch)
+{
+    int nthreads = lap_conv_threads();
+    plan p = make_plan(g->N, g->K, g->C, g->H, g->W);
+    int64_t u_size = round16(16 * g->K * p.kp);
+    float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
+    if (!buffer)
+        return LAP_ERR;
+    transform_weights(buffer, w, 1, g->K, g->C);
+    return winograd_conv(dx, dy, buffer, buffer + u_size, &p, nthreads, g->N, g->K, g->C, g->H, g->W);
+}
+
+int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, const lap_conv_geom *g,
+                                 lap_tensor **scratch)
+{
+    int nthreads = lap_conv_threads();
+    const int64_t N = g->N, C = g->C, K = g->K, H = g->H, W = g->W;
+    plan p = make_plan(N, C, K, H, W);
+    int64_t u_size = round16(16 * K * p.cp), per_thread = p.per_thread + u_size;
+    float *buffer = scratch_floats(scratch, per_thread * nthreads);
+    if (!buffer)
+        return LAP_ERR;
+    int used = 1;
+    LAP_OMP_PARALLEL
+    {
+        int tid = LAP_THREAD_ID(), nt = NUM_THREADS();
+        float *v = buffer + per_thread * tid, *dm = v + p.v_size, *in_plane = dm + p.m_size,
+              *out_plane = in_plane + p.in_plane, *du = out_plane + p.out_plane;
+        if (tid == 0)
+            used = nt;
+        memset(in_plane, 0, (size_t)(p.in_plane + p.out_plane) * sizeof *in_plane);
+        memset(du, 0, (size_t)u_size * sizeof *du);
+        /* Fixed chunks per thread: the partial sums, hence the rounding, do not depend on timing. */
+        for (int64_t chunk = tid; chunk < p.chunks; chunk += nt) {
+            int64_t n0 = chunk * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, T = nb * p.per_sample;
+            transform_input(v, in_plane, x + n0 * C * H * W, nb, C, p.cp, H, W, p.th, p.tw);
+            transform_output_grad(dm, out_plane, dy + n0 * K * H * W, nb, K, p.kp, H, W, p.th, p.tw);
+            for (int xi = 0; xi < 16; xi++)
+                weight_products(du + xi * K * p.cp, dm + xi * T * p.kp, v + xi * T * p.cp, T, K, p.kp, p.cp);
+        }
+    }
+    float *du = buffer + p.per_thread;
+    for (int t = 1; t < used; t++)
+        lap_axpy(du, 1.0f, du + per_thread * t, u_size);
+    transform_weight_grad(dw, du, K, C, p.cp);
+    return LAP_OK;
+}
