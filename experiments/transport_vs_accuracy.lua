@@ -11,7 +11,7 @@ local args = require("lap.args").parse(arg, {
   name = "transport_vs_accuracy.lua",
   usage = "laprun experiments/transport_vs_accuracy.lua [options]",
   description = "Figure 2: test transport cost against test accuracy of ResNets from several initializations.",
-  { "data", "", "directory of MNIST's IDX files; default: Fashion-MNIST" },
+  { "data", "", "MNIST's IDX files: a directory, \"\" for data/mnist when present (`make data`) else Fashion-MNIST, or \"fashion\"" },
   { "train-size", 2000, "training images (a seeded random subset)" },
   { "test-size", 2000, "test images used (the first ones)" },
   { "epochs", 5, "epochs per network" },
@@ -22,6 +22,7 @@ local models = require "lap.models"
 local report = require "lap.report"
 
 local started = lap.clock()
+print("data: " .. models.mnist_source(args.data))
 local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test", args["test-size"])
 local train = train_full:subset_random { size = args["train-size"], seed = 1 }
 test:normalize(train:normalize())

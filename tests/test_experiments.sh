@@ -57,8 +57,30 @@ grep -q "nowhere" "$dir/log" || fail "the error should name the missing files: $
 "$LAPRUN" experiments/cifar10.lua --data "$dir/cifar" --train-size 16 --epochs 1 --test-size 10 --quiet \
     --out "$dir/out-cifar" > "$dir/log" 2>&1 || fail "cifar10.lua failed: $(tail -5 "$dir/log")"
 grep -q "^LAP-ResNet " "$dir/log" || fail "cifar10.lua should print both methods"
-if "$LAPRUN" experiments/cifar10.lua > "$dir/log" 2>&1; then fail "cifar10.lua without --data should fail"; fi
-grep -q -- "--data DIR is required" "$dir/log" || fail "cifar10.lua should say --data is required"
+grep -q "^data: CIFAR-10 ($dir/cifar)" "$dir/log" || fail "cifar10.lua should say which data it used"
+"$LAPRUN" -e "local image = lap.plot.read('$dir/out-cifar/curves.png')
+    assert(image:size(1) > 100 and image:size(2) > 400)" || fail "cifar10.lua's curves.png does not decode"
+# --minutes: no epoch starts once the budget is spent.
+"$LAPRUN" experiments/cifar10.lua --data "$dir/cifar" --train-size 16 --epochs 3 --test-size 10 --minutes 1e-9 \
+    --out "$dir/out-cifar" > "$dir/log" 2>&1 || fail "cifar10.lua --minutes failed: $(tail -5 "$dir/log")"
+if grep -q "epoch   1/3" "$dir/log"; then fail "cifar10.lua --minutes 1e-9 should run no epoch"; fi
+
+# Default data: data/mnist and data/cifar10 relative to the current directory,
+# Fashion-MNIST with --data fashion; the first line says which.
+root=$(pwd)
+laprun_abs=$(cd "$(dirname "$LAPRUN")" && pwd)/$(basename "$LAPRUN")
+mkdir -p "$dir/work/data" "$dir/empty"
+ln -s "$dir/mnist" "$dir/work/data/mnist"
+(cd "$dir/work" && "$laprun_abs" "$root/experiments/mnist.lua" --train-size 20 --epochs 1 --test-size 10 --quiet \
+    --out "$dir/out-default" > "$dir/log" 2>&1) || fail "mnist.lua with data/mnist failed: $(tail -5 "$dir/log")"
+[ "$(head -1 "$dir/log")" = "data: MNIST (data/mnist)" ] || fail "mnist.lua should use data/mnist: $(head -1 "$dir/log")"
+(cd "$dir/work" && "$laprun_abs" "$root/experiments/mnist.lua" --data fashion --train-size 20 --epochs 1 --test-size 10 \
+    --quiet --out "$dir/out-default" > "$dir/log" 2>&1) || fail "mnist.lua --data fashion failed: $(tail -5 "$dir/log")"
+[ "$(head -1 "$dir/log")" = "data: Fashion-MNIST (--data fashion)" ] || fail "--data fashion: $(head -1 "$dir/log")"
+if (cd "$dir/empty" && "$laprun_abs" "$root/experiments/cifar10.lua" > "$dir/log" 2>&1); then
+    fail "cifar10.lua without data/cifar10 should fail"
+fi
+grep -q "make data" "$dir/log" || fail "cifar10.lua should say how to get the data: $(cat "$dir/log")"
 
 "$LAPRUN" experiments/autoencoder.lua --data "$dir/mnist" --ae-size 20 --ae-epochs 1 --train-size 20 --epochs 1 \
     --images 2 --out "$dir/out-ae" > "$dir/log" 2>&1 || fail "autoencoder.lua failed: $(tail -5 "$dir/log")"

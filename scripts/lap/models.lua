@@ -21,13 +21,41 @@ local presets = {
   cifar100 = { channels = 3, size = 32, width = 100, classes = 100 },
 }
 
--- MNIST from its IDX files in dir, or Fashion-MNIST (Debian's package) when dir
--- is nil or "": the experiments' --data option.  With first, only the first
--- `first` images (the experiments' --test-size).
+-- Which MNIST-shape data an experiment's --data option means: a directory of
+-- MNIST's IDX files; "" (the default) for the real MNIST in data/mnist when `make
+-- data` has put it there, else Fashion-MNIST (Debian's package); "fashion" for
+-- Fashion-MNIST.  Returns the directory, or nil for Fashion-MNIST.
+M.default_mnist_dir = "data/mnist"
+local function readable(path)
+  local file = io.open(path, "rb")
+  if file then file:close() end
+  return file ~= nil
+end
+function M.mnist_dir(dir)
+  if dir == "fashion" then return nil end
+  if dir and dir ~= "" then return dir end
+  local default = M.default_mnist_dir
+  if readable(default .. "/train-images-idx3-ubyte") or readable(default .. "/train-images-idx3-ubyte.gz") then
+    return default
+  end
+  return nil
+end
+
+-- What a run's header says about its data ("MNIST (data/mnist)", ...).
+function M.mnist_source(dir)
+  local resolved = M.mnist_dir(dir)
+  if resolved then return "MNIST (" .. resolved .. ")" end
+  if dir == "fashion" then return "Fashion-MNIST (--data fashion)" end
+  return "Fashion-MNIST (no " .. M.default_mnist_dir .. ": `make data` fetches the real MNIST)"
+end
+
+-- The MNIST-shape data of an experiment's --data option (see mnist_dir).  With
+-- first, only the first `first` images (the experiments' --test-size).
 function M.mnist_data(dir, split, first)
   local set
-  if dir and dir ~= "" then
-    set = lap.data.mnist { dir = dir, split = split }
+  local resolved = M.mnist_dir(dir)
+  if resolved then
+    set = lap.data.mnist { dir = resolved, split = split }
   else
     set = lap.data.fashion_mnist { split = split }
   end
