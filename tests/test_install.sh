@@ -27,8 +27,9 @@ checks() {
     "$laprun" circles --blocks 1 --epochs 1 --points 40 --bn off --no-plots --quiet --out "$tmp/out-$where" \
         > "$tmp/out" 2>&1 || fail "$where: a small circles run (name without .lua): $(tail -5 "$tmp/out")"
     [ "$(wc -l < "$tmp/out-$where/results.csv")" -eq 4 ] || fail "$where: results.csv should hold 3 runs"
-    "$laprun" -e 'assert(type(lap.fit) == "function" and type(lap.help) == "function")' \
-        || fail "$where: lap.fit and lap.help should be loaded"
+    "$laprun" -e 'assert(type(lap.fit) == "function" and type(lap.help) == "function")
+        assert(lap.help_text("fit"):find("training loop", 1, true))' \
+        || fail "$where: lap.fit and lap.help (with its entries, no README needed) should be loaded"
     # A script of that name in the current directory is the one run.
     echo 'print("the local one")' > circles.lua
     [ "$("$laprun" circles.lua)" = "the local one" ] || fail "$where: a local circles.lua should win"
@@ -48,7 +49,7 @@ fi
 # An installed copy.
 make --no-print-directory -s install PREFIX="$tmp/prefix" > "$tmp/install.log" 2>&1 \
     || fail "make install failed: $(tail -5 "$tmp/install.log")"
-for f in bin/laprun lib/lua/5.4/lap.so share/lap/scripts/lap/fit.lua share/lap/scripts/lap/help.lua \
+for f in bin/laprun lib/lua/5.4/lap.so share/lap/scripts/lap/fit.lua share/lap/scripts/lap/help.lua share/lap/scripts/lap/help_entries.lua \
          share/lap/experiments/circles.lua share/lap/experiments/mnist.lua; do
     [ -f "$tmp/prefix/$f" ] || fail "make install did not install $f"
 done
