@@ -165,8 +165,8 @@ data:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lap/scripts/lap \
 	  $(DESTDIR)$(PREFIX)/share/lap/experiments
-	install -m 755 laprun $(DESTDIR)$(PREFIX)/bin/laprun
-	install -m 644 lap.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lap.so
+	install -m 755 $(LAPRUN) $(DESTDIR)$(PREFIX)/bin/laprun
+	install -m 644 $(LAPSO) $(DESTDIR)$(PREFIX)/lib/lua/5.4/lap.so
 	install -m 644 scripts/lap/*.lua $(DESTDIR)$(PREFIX)/share/lap/scripts/lap/
 	install -m 644 experiments/*.lua $(DESTDIR)$(PREFIX)/share/lap/experiments/
 

@@ -47,7 +47,9 @@ function M.parse(readme, source)
   local function finish()
     if current then
       local text = unescape((table.concat(current.lines, " "):gsub("%s+", " ")))
-      if text == "" then error(string.format("%s:%d: help entry '%s' has no text", source, current.line, current.name), 0) end
+      if text == "" then
+        error(string.format("%s:%d: help entry '%s' has no text", source, current.line, current.name), 0)
+      end
       current.brief, current.details = split_sentence(text)
       current.lines = nil
       current = nil
@@ -72,7 +74,8 @@ function M.parse(readme, source)
       elseif name then
         finish()
         if not current_area then
-          error(string.format("%s:%d: help entry '%s' before any '<!-- help area KEY: TITLE -->'", source, number, name), 0)
+          error(string.format("%s:%d: help entry '%s' before any '<!-- help area KEY: TITLE -->'", source, number,
+            name), 0)
         end
         if seen[name] then error(string.format("%s:%d: help entry '%s' twice", source, number, name), 0) end
         seen[name] = true

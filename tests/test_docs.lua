@@ -25,7 +25,8 @@ if expected ~= committed then
   local differ = {}
   for i = 1, math.max(#a, #b) do
     if a[i] ~= b[i] then
-      differ[#differ + 1] = string.format("line %d:\n  from README: %s\n  committed:   %s", i, a[i] or "(none)", b[i] or "(none)")
+      differ[#differ + 1] = string.format("line %d:\n  from README: %s\n  committed:   %s", i, a[i] or "(none)",
+        b[i] or "(none)")
       if #differ == 3 then break end
     end
   end

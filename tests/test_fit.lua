@@ -66,7 +66,8 @@ assert(result.final == 0.8 and #result.history == 5, "final accuracy and history
 
 -- cloud4.py's rule: perfect from epoch 1 stops at epoch 4 (checked after more than 3 epochs).
 local ones = { 1, 1, 1, 1, 1, 1, 1, 1 }
-result = lap.fit { trainer = fake(ones, ones), train = train, test = test, epochs = 8, stop = { accuracy = 1, epochs = 3 } }
+result = lap.fit { trainer = fake(ones, ones), train = train, test = test, epochs = 8,
+  stop = { accuracy = 1, epochs = 3 } }
 assert(result.epochs == 4 and #result.history == 4 and result.stopped == "stop", "stopped at " .. result.epochs)
 -- Perfect test accuracy but an imperfect train epoch in the window: goes on.
 result = lap.fit { trainer = fake({ 1, 1, 1, 0.9, 1, 1, 1, 1 }, ones), train = train, test = test, epochs = 8,
@@ -109,7 +110,8 @@ expect_error("lap.fit: train must be a dataset", lap.fit, { trainer = t, train =
 expect_error("lap.fit: test must be a dataset", lap.fit, { trainer = t, train = train, test = 1, epochs = 1 })
 expect_error("lap.fit: epochs must be an integer >= 0, got nil", lap.fit, { trainer = t, train = train })
 expect_error("lap.fit: epochs must be an integer >= 0, got 1.5", lap.fit, { trainer = t, train = train, epochs = 1.5 })
-expect_error("lap.fit: batch must be an integer >= 1, got 0", lap.fit, { trainer = t, train = train, epochs = 1, batch = 0 })
+expect_error("lap.fit: batch must be an integer >= 1, got 0", lap.fit,
+  { trainer = t, train = train, epochs = 1, batch = 0 })
 expect_error("lap.fit: shuffle must be a boolean", lap.fit, { trainer = t, train = train, epochs = 1, shuffle = 1 })
 expect_error("lap.fit: stop must be a function", lap.fit, { trainer = t, train = train, epochs = 1, stop = 1 })
 expect_error("lap.fit: stop = {accuracy, epochs} needs a test set", lap.fit,

@@ -22,6 +22,8 @@ checks() {
     for f in "$root"/experiments/*.lua; do
         grep -q "^  $(basename "$f") " "$tmp/list" || fail "$where: --list misses $(basename "$f")"
     done
+    "$laprun" --help | grep -q -- "--list" || fail "$where: laprun --help should describe --list"
+    "$laprun" --help | grep -q "share/lap/experiments" || fail "$where: laprun --help should say where scripts are looked up"
     "$laprun" circles.lua --help > "$tmp/out" 2>&1 || fail "$where: circles.lua --help from elsewhere: $(cat "$tmp/out")"
     grep -q -- "--blocks" "$tmp/out" || fail "$where: circles.lua --help should list its options"
     "$laprun" circles --blocks 1 --epochs 1 --points 40 --bn off --no-plots --quiet --out "$tmp/out-$where" \

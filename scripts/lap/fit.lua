@@ -52,9 +52,11 @@ end
 local function check(options)
   if type(options) ~= "table" then fail("expected an option table, got " .. type(options)) end
   for key in pairs(options) do
-    if not OPTIONS[key] then fail("unknown option '" .. tostring(key) .. "' (expected one of: " .. OPTION_LIST .. ")") end
+    if not OPTIONS[key] then
+      fail("unknown option '" .. tostring(key) .. "' (expected one of: " .. OPTION_LIST .. ")")
+    end
   end
-  -- A lap.Trainer, or anything with epoch and evaluate methods (the tests' fakes).
+  -- A lap.Trainer, or anything with an epoch method (and evaluate with a test set): the tests' fakes.
   local trainer = options.trainer
   local ok, epoch_method = pcall(function() return trainer.epoch end)
   if not ok or epoch_method == nil then
@@ -111,7 +113,8 @@ local function fit(options)
     local stats = trainer:epoch(data, epoch_options)
     local evaluation = test and trainer:evaluate(test) or nil
     local record = { epoch = epoch, loss = stats.loss, ce = stats.ce, transport = stats.transport,
-      train_accuracy = stats.accuracy, lambda = trainer.lambda, seconds = lap.clock() - started, stats = stats, evaluation = evaluation }
+      train_accuracy = stats.accuracy, lambda = trainer.lambda, seconds = lap.clock() - started, stats = stats,
+      evaluation = evaluation }
     if evaluation then
       record.test_accuracy, record.test_transport = evaluation.accuracy, evaluation.transport
       if evaluation.accuracy > result.best then result.best, result.best_epoch = evaluation.accuracy, epoch end
