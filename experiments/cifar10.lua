@@ -81,23 +81,25 @@ for _, name in ipairs(methods) do
     or lap.train.LAP { net = net, optimizer = optimizer, lambda0 = args.lambda0, tau = args.tau, steps = args.steps,
       rule = "main", seed = args.seed,
       distributed = parallel.distributed, sync_bn = parallel.sync_bn }
-  local best, best_epoch, run_started, evaluation = 0, 0, lap.clock(), nil
-  local epochs_run = 0
-  for epoch = 1, args.epochs do
-    if args.minutes > 0 and lap.clock() - run_started >= 60 * args.minutes then break end
-    epochs_run = epoch
-    local data = args.augment and train:augment { crop = 4, flip = true, seed = args.seed * 100003 + epoch } or train
-    local stats = trainer:epoch(data, { batch = args.batch, shuffle = true })
-    evaluation = trainer:evaluate(test)
-    if evaluation.accuracy > best then best, best_epoch = evaluation.accuracy, epoch end
-    history[#history + 1] = { name, epoch, stats.loss, stats.ce, stats.accuracy, evaluation.accuracy,
-      evaluation.transport, trainer.lambda, optimizer.lr }
-    if not args.quiet then
-      print(string.format("%-10s epoch %3d/%d  lr %.4g  train loss %.4f  test accuracy %.2f%%  best %.2f%%  %.0fs",
-        name, epoch, args.epochs, optimizer.lr, stats.loss, 100 * evaluation.accuracy, 100 * best,
-        lap.clock() - run_started))
-    end
-  end
+  local run_started = lap.clock()
+  -- --minutes: no epoch starts once the budget is spent (checked after each epoch).
+  local budget = args.minutes > 0 and function() return lap.clock() - run_started >= 60 * args.minutes end or nil
+  local fitted = lap.fit { trainer = trainer, epochs = args.epochs, batch = args.batch, shuffle = true, test = test,
+    stop = budget,
+    train = function(epoch)
+      return args.augment and train:augment { crop = 4, flip = true, seed = args.seed * 100003 + epoch } or train
+    end,
+    on_epoch = function(r, so_far)
+      history[#history + 1] = { name, r.epoch, r.loss, r.ce, r.train_accuracy, r.test_accuracy, r.test_transport,
+        r.lambda, optimizer.lr }
+      if not args.quiet then
+        print(string.format("%-10s epoch %3d/%d  lr %.4g  train loss %.4f  test accuracy %.2f%%  best %.2f%%  %.0fs",
+          name, r.epoch, args.epochs, optimizer.lr, r.loss, 100 * r.test_accuracy, 100 * so_far.best,
+          lap.clock() - run_started))
+      end
+    end }
+  local best, best_epoch, evaluation = fitted.best, fitted.best_epoch, fitted.evaluation
+  local epochs_run = #fitted.history
   networks[name] = net
   rows[#rows + 1] = { name, string.format("%.2f", 100 * best), best_epoch, evaluation and string.format("%.4g", evaluation.transport) or "-",
     name == "ResNet" and "-" or string.format("%.4g", trainer.lambda), epochs_run,

@@ -72,27 +72,18 @@ local method_names = { "ResNet", "Regularized", "LAP" }
 local function run(method, batchnorm, init)
   local net = build_net(batchnorm, init)
   local trainer = methods[method](net, lap.optim.Adam { lr = args.lr, betas = { 0.9, 0.99 } })
-  local record = { best = 0, final = 0, epochs = 0, started = os.clock(),
-    history = { loss = {}, ce = {}, train_accuracy = {}, test_accuracy = {}, lambda = {}, transport = {}, energy = {} } }
-  local h = record.history
-  for epoch = 1, args.epochs do
-    local stats = trainer:epoch(train, { batch = args.batch, shuffle = args.shuffle })
-    local evaluation = trainer:evaluate(test)
-    record.epochs = epoch
-    h.loss[epoch], h.ce[epoch] = stats.loss, stats.ce
-    h.train_accuracy[epoch], h.test_accuracy[epoch] = stats.accuracy, evaluation.accuracy
-    h.lambda[epoch], h.transport[epoch], h.energy[epoch] = trainer.lambda, evaluation.transport, evaluation.energy
-    record.best = math.max(record.best, evaluation.accuracy)
-    record.final = evaluation.accuracy
-    -- cloud4.py's rule: stop after 3 epochs at train and test accuracy 1.
-    if epoch > 3 then
-      local done = true
-      for e = epoch - 2, epoch do
-        done = done and h.train_accuracy[e] == 1 and h.test_accuracy[e] == 1
-      end
-      if done then break end
-    end
+  local record = { started = os.clock() }
+  -- cloud4.py's rule: stop after 3 epochs at train and test accuracy 1.
+  local fitted = lap.fit { trainer = trainer, train = train, test = test, epochs = args.epochs, batch = args.batch,
+    shuffle = args.shuffle, stop = { accuracy = 1, epochs = 3 } }
+  record.epochs, record.best, record.final = fitted.epochs, fitted.best, fitted.final or 0
+  local h = { loss = {}, ce = {}, train_accuracy = {}, test_accuracy = {}, lambda = {}, transport = {}, energy = {} }
+  for epoch, r in ipairs(fitted.history) do
+    h.loss[epoch], h.ce[epoch] = r.loss, r.ce
+    h.train_accuracy[epoch], h.test_accuracy[epoch] = r.train_accuracy, r.test_accuracy
+    h.lambda[epoch], h.transport[epoch], h.energy[epoch] = r.lambda, r.test_transport, r.evaluation.energy
   end
+  record.history = h
   record.evaluation = trainer:evaluate(test)
   record.lambda = trainer.lambda
   record.seconds = os.clock() - record.started

@@ -1,5 +1,7 @@
--- experiments/circles_tables.lua: the paper's supplementary Tables 7-10 and the
--- section 4 setting, under the authors' 2-D protocol (lap.circles, cloud4.py).
+-- experiments/circles_tables.lua: the paper's supplementary Tables 7-10 on the circles (a sweep).
+--
+-- The supplementary Tables 7-10 and the section 4 setting, under the authors' 2-D
+-- protocol (lap.circles, cloud4.py).
 --
 --   Table 7    1000 points, 1 block                 Regularized lambda = 0.005
 --   Table 8    1000 points, 100 blocks              Regularized lambda = 0.09

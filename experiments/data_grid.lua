@@ -1,6 +1,7 @@
--- experiments/data_grid.lua: the first 32 training images of MNIST and CIFAR-10
--- beside their class names, one PNG per set, to check by eye that `make data`
--- and the loaders give the right images with the right labels.
+-- experiments/data_grid.lua: the first 32 training images of MNIST and CIFAR-10, labelled.
+--
+-- The images beside their class names, one PNG per set, to check by eye that
+-- `make data` and the loaders give the right images with the right labels.
 --
 --   laprun experiments/data_grid.lua            reads data/mnist and data/cifar10
 --   laprun experiments/data_grid.lua --mnist DIR --cifar10 DIR --out DIR

@@ -76,21 +76,19 @@ networks = {}   -- global, for `laprun -i`
 for _, method in ipairs(methods) do
   local net = build()
   local trainer = method.make(net)
-  local best, best_epoch, run_started = 0, 0, lap.clock()
-  local evaluation
-  for epoch = 1, args.epochs do
-    local stats = trainer:epoch(train, { batch = args.batch, shuffle = true })
-    evaluation = trainer:evaluate(test)
-    if evaluation.accuracy > best then best, best_epoch = evaluation.accuracy, epoch end
-    history[#history + 1] = { method.name, epoch, stats.loss, stats.ce, stats.accuracy, evaluation.accuracy,
-      evaluation.transport, trainer.lambda }
-    if not args.quiet then
-      local line = string.format("%-10s epoch %2d/%d  train loss %.4f  test accuracy %.2f%%  best %.2f%%  %.0fs",
-        method.name, epoch, args.epochs, stats.loss, 100 * evaluation.accuracy, 100 * best, lap.clock() - run_started)
-      if interactive and epoch < args.epochs then io.write("\r", line) else io.write("\r", line, "\n") end
-      io.flush()
-    end
-  end
+  local run_started = lap.clock()
+  local fitted = lap.fit { trainer = trainer, train = train, test = test, epochs = args.epochs, batch = args.batch,
+    shuffle = true, on_epoch = function(r, so_far)
+      history[#history + 1] = { method.name, r.epoch, r.loss, r.ce, r.train_accuracy, r.test_accuracy,
+        r.test_transport, r.lambda }
+      if not args.quiet then
+        local line = string.format("%-10s epoch %2d/%d  train loss %.4f  test accuracy %.2f%%  best %.2f%%  %.0fs",
+          method.name, r.epoch, args.epochs, r.loss, 100 * r.test_accuracy, 100 * so_far.best, lap.clock() - run_started)
+        if interactive and r.epoch < args.epochs then io.write("\r", line) else io.write("\r", line, "\n") end
+        io.flush()
+      end
+    end }
+  local best, best_epoch, evaluation = fitted.best, fitted.best_epoch, fitted.evaluation
   networks[method.name] = net
   rows[#rows + 1] = { method.name, string.format("%.2f", 100 * best), best_epoch,
     string.format("%.4g", evaluation.transport), method.name == "ResNet" and "-" or string.format("%.4g", trainer.lambda),

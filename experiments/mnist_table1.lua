@@ -1,5 +1,6 @@
--- experiments/mnist_table1.lua: the paper's Table 1 as a sweep (lap.experiment):
--- training sets of 100 to 500 images, ResNet vs LAP-ResNet (lap.mnist's protocol),
+-- experiments/mnist_table1.lua: the paper's Table 1 as a sweep (lap.experiment).
+--
+-- Training sets of 100 to 500 images, ResNet vs LAP-ResNet (lap.mnist's protocol),
 -- N instances (seeds) each, cells "mean, [95 % interval]" of the highest test
 -- accuracy over the epochs.  MNIST from data/mnist (`make data`) by default,
 -- Fashion-MNIST with --data fashion (or when data/mnist is missing).

@@ -1,6 +1,6 @@
 -- tests/fixture.lua: reads the PyTorch fixtures (tests/fixtures/torch_*.txt), one
 -- record per line: `name ndim d1 ... dn v1 ... vN`, '#' lines skipped.
---   local fixture = dofile("tests/fixture.lua")("tests/fixtures/torch_resnet.txt")
+--   local fixture = dofile(here .. "fixture.lua")(here .. "fixtures/torch_resnet.txt")
 --   fixture.record(name) -> {shape, values}; fixture.tensor(name) -> a lap tensor;
 --   fixture.flatten(nested_table) -> a flat list of numbers.
 return function(path)

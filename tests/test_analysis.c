@@ -21,22 +21,12 @@
 #include "analysis/analysis.h"
 #include "core/error.h"
 
+#include "check.h"
+
 #define FIXTURE "tests/fixtures/analysis.txt"
 #define TOLERANCE 1e-9
 
-static int failures = 0;
-static int checks = 0;
 
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        checks++;                                                          \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
 
 /* Largest relative error seen in a fixture comparison, printed at the end. */
 static double worst_relative = 0;
@@ -447,10 +437,5 @@ int main(void)
     check_assignment_brute_force();
     check_errors();
     check_large_assignment();
-    if (failures) {
-        fprintf(stderr, "test_analysis: %d of %d checks failed\n", failures, checks);
-        return 1;
-    }
-    printf("test_analysis: all %d checks passed\n", checks);
-    return 0;
+    return check_summary("test_analysis");
 }

@@ -4,9 +4,10 @@
 -- tests/make_analysis_fixtures.py), and their errors: wrong types, mismatched
 -- shapes, empty inputs.  PCA coordinates come back as float32, so they are
 -- compared to 1e-6 of their column's scale; the scalars are doubles (1e-9).
--- Run from the repository root: ./laprun tests/test_analysis.lua
+-- Run: laprun tests/test_analysis.lua, from any directory
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
 
-local expect_error = dofile("tests/expect_error.lua")
+local expect_error = dofile(here .. "expect_error.lua")
 
 local function close(got, expected, tolerance, scale)
   scale = scale or math.abs(expected)
@@ -24,7 +25,7 @@ end
 -- The fixture: each case is its header's tokens plus the lines that follow it.
 local cases = {}
 do
-  local file = assert(io.open("tests/fixtures/analysis.txt", "r"))
+  local file = assert(io.open(here .. "fixtures/analysis.txt", "r"))
   local current
   for line in file:lines() do
     if line:match("^#") then

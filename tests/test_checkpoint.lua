@@ -2,9 +2,10 @@
 -- round trips (a circles ResNet with BatchNorm, models.one_rep_resnet), frozen flags,
 -- exact resumption of training with trainer:save / trainer:load, error messages,
 -- and the files read back by tests/read_safetensors.py (json + struct only).
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
 local models = require "lap.models"
 
-local expect_error = dofile("tests/expect_error.lua")
+local expect_error = dofile(here .. "expect_error.lua")
 
 local function max_diff(a, b) return (a - b):abs():max() end
 

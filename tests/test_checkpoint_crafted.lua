@@ -3,7 +3,8 @@
 -- changes; names are found through a hash (a header of 64 000 tensors loads in well
 -- under a second, it took 14 s); an architecture is checked against the size of the
 -- file's tensors before anything is allocated.
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 
 local tmpdir = os.tmpname()
 os.remove(tmpdir)

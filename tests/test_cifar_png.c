@@ -28,7 +28,7 @@
 #include "train/dataset.h"
 #include "core/error.h"
 
-#include "dataset_checks.h"
+#include "check.h"
 
 static char temp_dir[256];
 
@@ -337,7 +337,5 @@ int main(void)
     test_valid();
     test_malformed();
     remove_tree(temp_dir);
-    printf("test_cifar_png: %d checks, %d failures\n", checks, failures);
-    fflush(stdout);
-    return failures ? 1 : 0;
+    return check_summary("test_cifar_png");
 }

@@ -22,7 +22,8 @@
 #include "nn/module.h"
 #include "core/rng.h"
 
-static int failures = 0, checks = 0;
+#include "check.h"
+
 static lap_rng rng;
 
 static lap_tensor *random_tensor(int ndim, const int64_t *shape, double scale)
@@ -39,14 +40,8 @@ static void randomize(lap_tensor *t, double scale)
         lap_data(t)[i] = (float)(scale * lap_rng_gauss(&rng));
 }
 
-static void expect(int ok, const char *what)
-{
-    checks++;
-    if (!ok) {
-        failures++;
-        printf("FAIL %s\n", what);
-    }
-}
+/* expect(ok, what): CHECK with a message that may be a variable. */
+#define expect(ok, what) CHECK(ok, "%s", what)
 
 /* ---- references, in double ---- */
 
@@ -538,6 +533,5 @@ int main(int argc, char **argv)
     time_conv("16->32 5x5 s2 p2 on 128x16x28x28", 128, 16, 28, 28, 32, 5, 2, 2, 1);
     time_conv("3->50 3x3 p1 on 128x3x32x32", 128, 3, 32, 32, 50, 3, 1, 1, 1);
     time_conv("50->100 5x5 s2 p2 on 128x50x32x32", 128, 50, 32, 32, 100, 5, 2, 2, 1);
-    printf("%s: %d checks, %d failures\n", failures ? "FAIL" : "ok", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_conv");
 }

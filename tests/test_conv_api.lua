@@ -4,7 +4,8 @@
 -- messages that name the module and both shapes, and a convolutional ResNet
 -- (conv blocks, Flatten + Linear classifier) that lap.train.Plain trains.
 -- Numerical correctness is tested in C (tests/test_pool.c and the conv tests).
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 
 local function shape(t)
   local s = {}

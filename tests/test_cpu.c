@@ -13,16 +13,11 @@
 #include "core/cpu.h"
 #include "core/error.h"
 
-static int failures = 0, checks = 0;
+#include "check.h"
 
-static void check(int ok, const char *what)
-{
-    checks++;
-    if (!ok) {
-        failures++;
-        printf("FAIL %s\n", what);
-    }
-}
+
+/* check(ok, what): CHECK with a message that may be a variable. */
+#define check(ok, what) CHECK(ok, "%s", what)
 
 static int same(const char *a, const char *b)
 {
@@ -130,6 +125,5 @@ int main(void)
     test_decision();
     test_this_machine();
     test_kernel_paths();
-    printf("test_cpu: %d checks, %d failures\n", checks, failures);
-    return failures != 0;
+    return check_summary("test_cpu");
 }

@@ -2,14 +2,15 @@
 -- values (tests/fixtures/sklearn_datasets.txt, float32 tolerance), splits
 -- selecting the same rows as train_test_split, option and type errors, label
 -- checks, batches, and that dropped datasets are collected.
--- Run from the repository root: ./laprun tests/test_data.lua
+-- Run: laprun tests/test_data.lua, from any directory
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
 
-local expect_error = dofile("tests/expect_error.lua")
+local expect_error = dofile(here .. "expect_error.lua")
 
 -- The fixture: cases keyed by their header line, each a list of value lines.
 local fixture = {}
 do
-  local file = assert(io.open("tests/fixtures/sklearn_datasets.txt", "r"))
+  local file = assert(io.open(here .. "fixtures/sklearn_datasets.txt", "r"))
   local current
   for line in file:lines() do
     if line:match("^%a") then

@@ -20,21 +20,11 @@
 #include "core/error.h"
 #include "core/rng.h"
 
+#include "check.h"
+
 #define FIXTURE "tests/fixtures/sklearn_datasets.txt"
 
-static int failures = 0;
-static int checks = 0;
 
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        checks++;                                                          \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
 
 static FILE *fixture;
 static int line_number = 0;
@@ -391,10 +381,5 @@ int main(void)
     check_rng_properties();
     check_errors();
     check_dataset_container();
-    if (failures) {
-        fprintf(stderr, "test_datasets: %d of %d checks failed\n", failures, checks);
-        return 1;
-    }
-    printf("test_datasets: all %d checks passed\n", checks);
-    return 0;
+    return check_summary("test_datasets");
 }

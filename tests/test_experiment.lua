@@ -1,6 +1,12 @@
 -- test_experiment.lua: lap.experiment (statistics, sweeps in worker processes,
 -- resume), lap.json and lap.append_line.
 -- Run: ./laprun tests/test_experiment.lua
+-- The laprun running this file (LAPRUN when set): runs from any directory.
+local function this_laprun()
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  return os.getenv("LAPRUN") or (arg and arg[i]) or "./laprun"
+end
 if not pcall(require, "lap.experiment") then
   local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
   package.path = here .. "/../scripts/?.lua;" .. package.path
@@ -8,7 +14,7 @@ end
 local experiment = require "lap.experiment"
 local json = require "lap.json"
 
-local LAPRUN = os.getenv("LAPRUN") or "./laprun"
+local LAPRUN = this_laprun()
 
 local function near(a, b, tolerance, what)
   assert(math.abs(a - b) <= tolerance, string.format("%s: got %.10g, expected %.10g", what, a, b))

@@ -60,10 +60,11 @@ grep -q "^LAP-ResNet " "$dir/log" || fail "cifar10.lua should print both methods
 grep -q "^data: CIFAR-10 ($dir/cifar)" "$dir/log" || fail "cifar10.lua should say which data it used"
 "$LAPRUN" -e "local image = lap.plot.read('$dir/out-cifar/curves.png')
     assert(image:size(1) > 100 and image:size(2) > 400)" || fail "cifar10.lua's curves.png does not decode"
-# --minutes: no epoch starts once the budget is spent.
+# --minutes: no epoch starts once the budget is spent (checked after each epoch).
 "$LAPRUN" experiments/cifar10.lua --data "$dir/cifar" --train-size 16 --epochs 3 --test-size 10 --minutes 1e-9 \
     --out "$dir/out-cifar" > "$dir/log" 2>&1 || fail "cifar10.lua --minutes failed: $(tail -5 "$dir/log")"
-if grep -q "epoch   1/3" "$dir/log"; then fail "cifar10.lua --minutes 1e-9 should run no epoch"; fi
+grep -q "epoch   1/3" "$dir/log" || fail "cifar10.lua --minutes 1e-9 should run one epoch: $(cat "$dir/log")"
+if grep -q "epoch   2/3" "$dir/log"; then fail "cifar10.lua --minutes 1e-9 should stop after one epoch"; fi
 
 # Default data: data/mnist and data/cifar10 relative to the current directory,
 # Fashion-MNIST with --data fashion; the first line says which.

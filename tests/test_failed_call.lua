@@ -4,7 +4,8 @@
 -- failed, or a module whose input was reshaped by someone else since its forward,
 -- refuses backward with an error naming the module and both shapes, never reads
 -- out of bounds.
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 
 local function same(a, b)
   assert(lap.is_tensor(a) and lap.is_tensor(b))

@@ -21,7 +21,8 @@
 #include "core/rng.h"
 #include "train/transport.h"
 
-static int failures = 0, checks = 0;
+#include "check.h"
+
 static lap_rng rng;
 
 static lap_tensor *random_tensor(int ndim, const int64_t *shape, double scale)
@@ -302,6 +303,5 @@ int main(void)
     lap_module_train(net, 0);
     run_module("ResNet + BN, eval", net, 2, input, 0.3);
 
-    printf("%d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_gradcheck");
 }

@@ -3,7 +3,8 @@
 -- 4-byte floats they become, so such a file took 5.3 GB.  Now the float32 size of
 -- the images kept is capped (2^31 bytes by default, the option max_bytes for users
 -- with the memory), checked on the header before anything is read or allocated.
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 
 local dir = os.tmpname()
 os.remove(dir)

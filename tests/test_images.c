@@ -46,7 +46,7 @@
 #define UNDER_ASAN 0
 #endif
 
-#include "dataset_checks.h"
+#include "check.h"
 
 static char temp_dir[256];
 
@@ -713,7 +713,5 @@ int main(void)
     test_idx_malformed();
     test_cifar_malformed();
     remove_tree(temp_dir);
-    printf("test_images: %d checks, %d failures\n", checks, failures);
-    fflush(stdout);
-    return failures ? 1 : 0;
+    return check_summary("test_images");
 }

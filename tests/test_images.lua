@@ -7,9 +7,10 @@
 -- (10000 images of 1x28x28, 10 classes); otherwise prints a note and checks that
 -- the error names the package.  Files go to a temporary directory removed at
 -- the end.
--- Run from the repository root: ./laprun tests/test_images.lua
+-- Run: laprun tests/test_images.lua, from any directory
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
 
-local expect_error = dofile("tests/expect_error.lua")
+local expect_error = dofile(here .. "expect_error.lua")
 
 local function near(a, b, tolerance)
   return math.abs(a - b) <= (tolerance or 1e-6)

@@ -1,7 +1,8 @@
 -- test_module_cycle.lua: a module cannot contain itself (issue 13, fault 2).  Such a
 -- network made every recursive walk (forward, print, train, save) overflow the C
 -- stack; now the call that would close the cycle fails and changes nothing.
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 
 local s = lap.nn.Sequential { lap.nn.ReLU() }
 expect_error("Sequential: cannot contain itself", s.add, s, s)

@@ -11,8 +11,14 @@
 -- experiments/mnist.lua --distributed on tiny files, and a Lua error on rank 1
 -- (the job ends non-zero with rank 1's message).
 -- Run: ./laprun tests/test_mpi.lua (LAPRUN names the laprun to launch)
+-- The laprun running this file (LAPRUN when set): runs from any directory.
+local function this_laprun()
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  return os.getenv("LAPRUN") or (arg and arg[i]) or "./laprun"
+end
 local mpi = lap.mpi
-local LAPRUN = os.getenv("LAPRUN") or "./laprun"
+local LAPRUN = this_laprun()
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 if not pcall(require, "lap.experiment") then package.path = here .. "/../scripts/?.lua;" .. package.path end
 local experiment = require "lap.experiment"

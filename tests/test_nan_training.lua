@@ -3,7 +3,8 @@
 -- transport cost, lambda or loss is not finite stops with an error naming the epoch,
 -- the step and the quantity, and leaves weights, BatchNorm statistics, optimizer
 -- state and lambda as they were before it, so the trainer's last good state can be saved.
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 local nan, inf = 0 / 0, math.huge
 
 local function block() return lap.nn.Sequential {

@@ -1,7 +1,8 @@
 -- test_nn.lua: the Lua API of lap.nn / lap.init / lap.optim / lap.train:
 -- error messages at the boundary, the LAP lambda rules step by step, RNG
 -- reproducibility, and that dropped networks are reclaimed by the GC.
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 
 -- Wrong shapes name the module and both shapes.
 local linear = lap.nn.Linear(2, 3)

@@ -7,13 +7,20 @@
 -- 1 % of pixels may differ by more than 16 levels in some channel, which absorbs
 -- last-bit differences of libm between machines).  LAP_WRITE_GOLDEN=1 rewrites
 -- the goldens.  Bad input must give clear errors and never leave a file behind.
+-- The laprun running this file (LAPRUN when set): runs from any directory.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local function this_laprun()
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  return os.getenv("LAPRUN") or (arg and arg[i]) or "./laprun"
+end
 local directory = os.tmpname()
 os.remove(directory)
 assert(os.execute("mkdir -p " .. directory))
 local write_golden = os.getenv("LAP_WRITE_GOLDEN") == "1"
-local golden_dir = "tests/fixtures/golden"
+local golden_dir = here .. "fixtures/golden"
 
-local expect_error = dofile("tests/expect_error.lua")
+local expect_error = dofile(here .. "expect_error.lua")
 
 local function exists(path)
   local f = io.open(path, "rb")
@@ -205,7 +212,7 @@ do
   file = directory .. "/nan.png"
   assert(lap.plot.transport { file = file, net = net_a, x = x, classes = test.y } == file)
   assert(exists(file))
-  local laprun = os.getenv("LAPRUN") or "./laprun"
+  local laprun = this_laprun()
   local command = laprun .. [[ -e "local d = lap.data.circles{n = 20}; local x = d.x:clone(); x[1][1] = 0/0;
     lap.plot.scatter{file = ']] .. directory .. [[/nan2.png', x = {1, 0/0, 3}, y = {1, 2, 3}}" 2>&1]]
   local pipe = io.popen(command)

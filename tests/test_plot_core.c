@@ -27,18 +27,9 @@
 #include "../runtime/plot/axes.h"
 #include "../runtime/plot/canvas.h"
 
-static int failures = 0, checks = 0;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        checks++;                                                                                                      \
-        if (!(cond)) {                                                                                                 \
-            failures++;                                                                                                \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                                     \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-        }                                                                                                              \
-    } while (0)
+
 
 static const lap_color WHITE = { 255, 255, 255 }, BLACK = { 0, 0, 0 }, RED = { 214, 39, 40 };
 
@@ -774,6 +765,5 @@ int main(void)
         printf("PNGs kept in %s\n", tmpdir);
     else
         remove_tree(tmpdir);
-    printf("test_plot_core: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_plot_core");
 }

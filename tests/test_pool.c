@@ -22,17 +22,12 @@
 #include "train/mse.h"
 #include "core/rng.h"
 
-static int failures = 0, checks = 0;
+#include "check.h"
+
 static lap_rng rng;
 
-static void check(int ok, const char *what)
-{
-    checks++;
-    if (!ok) {
-        failures++;
-        printf("FAIL %s\n", what);
-    }
-}
+/* check(ok, what): CHECK with a message that may be a variable. */
+#define check(ok, what) CHECK(ok, "%s", what)
 
 static lap_tensor *random_tensor(int ndim, const int64_t *shape)
 {
@@ -510,6 +505,5 @@ int main(void)
     check_errors_and_describe();
     check_mse();
     time_pools();
-    printf("%d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_pool");
 }

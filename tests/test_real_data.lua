@@ -9,7 +9,8 @@
 --   truck, deer, automobile, automobile, bird, horse, ship, cat), the test set
 --   of 10000 with 1000 a class, its first labels, and its channel means
 --   (0.4942, 0.4851, 0.4504: R > G > B, so the channels are in RGB order).
--- Run from the repository root: ./laprun tests/test_real_data.lua
+-- Run: laprun tests/test_real_data.lua, from any directory
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
 
 local function exists(path)
   local file = io.open(path, "rb")
@@ -34,8 +35,8 @@ end
 
 local checked = 0
 
-if exists("data/mnist/train-images-idx3-ubyte") or exists("data/mnist/train-images-idx3-ubyte.gz") then
-  local train, test = lap.data.mnist {}, lap.data.mnist { split = "test" }
+if exists(here .. "../data/mnist/train-images-idx3-ubyte") or exists(here .. "../data/mnist/train-images-idx3-ubyte.gz") then
+  local train, test = lap.data.mnist { dir = here .. "../data/mnist" }, lap.data.mnist { dir = here .. "../data/mnist", split = "test" }
   assert(table.concat(train.shape, "x") == "60000x1x28x28", "mnist train shape " .. table.concat(train.shape, "x"))
   assert(table.concat(test.shape, "x") == "10000x1x28x28", "mnist test shape " .. table.concat(test.shape, "x"))
   assert(first_labels(train, 10) == "5 0 4 1 9 2 1 3 1 4", "mnist train labels " .. first_labels(train, 10))
@@ -50,11 +51,11 @@ else
   print("test_real_data.lua: skipped MNIST: data/mnist is not there (make data fetches it)")
 end
 
-if exists("data/cifar10/data_batch_1.png") or exists("data/cifar10/data_batch_1.bin") then
-  local train = lap.data.cifar10 { limit = 10 }
+if exists(here .. "../data/cifar10/data_batch_1.png") or exists(here .. "../data/cifar10/data_batch_1.bin") then
+  local train = lap.data.cifar10 { dir = here .. "../data/cifar10", limit = 10 }
   assert(table.concat(train.shape, "x") == "10x3x32x32", "cifar10 shape " .. table.concat(train.shape, "x"))
   assert(first_labels(train, 10) == "6 9 9 4 1 1 2 7 8 3", "cifar10 train labels " .. first_labels(train, 10))
-  local test = lap.data.cifar10 { split = "test" }
+  local test = lap.data.cifar10 { dir = here .. "../data/cifar10", split = "test" }
   assert(test.n == 10000 and test.classes == 10, "cifar10 test n " .. test.n)
   assert(first_labels(test, 10) == "3 8 8 0 6 6 1 6 3 1", "cifar10 test labels " .. first_labels(test, 10))
   assert(class_counts(test) == "1000 1000 1000 1000 1000 1000 1000 1000 1000 1000",

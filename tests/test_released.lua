@@ -1,6 +1,7 @@
 -- test_released.lua: an object whose __gc was called by hand is an error to use, not
 -- a NULL dereference (issue 13, fault 8); __gc itself checks what it is given.
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 
 local function collect_by_hand(object)
   getmetatable(object).__gc(object)

@@ -1,6 +1,7 @@
 -- test_size_overflow.lua: sizes from user input cannot wrap, and Lua integers that
 -- do not fit the C type are errors, not truncations (issue 13, fault 4).
-local expect_error = dofile("tests/expect_error.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local expect_error = dofile(here .. "expect_error.lua")
 local function relu_block() return lap.nn.ReLU() end
 
 -- ResNet{blocks = 2^32 + 1} built 1 block (the count was cast to int).

@@ -13,17 +13,9 @@
 #include <omp.h>
 #endif
 
-static int failures = 0;
-static int checks = 0;
+#include "check.h"
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        checks++;                                                                \
-        if (!(cond)) {                                                           \
-            failures++;                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                        \
-    } while (0)
+
 
 #define CHECK_ERROR(expr, fragment)                                              \
     do {                                                                         \
@@ -421,10 +413,5 @@ int main(void)
     test_gemm();
     test_gather_and_evict();
     test_parallel_sum_squares();
-    if (failures) {
-        fprintf(stderr, "test_tensor: %d of %d checks failed\n", failures, checks);
-        return 1;
-    }
-    printf("test_tensor: %d checks passed\n", checks);
-    return 0;
+    return check_summary("test_tensor");
 }

@@ -25,15 +25,16 @@
 -- float32 against float64 differs by < 3e-7 (forward) and < 2e-6 (gradients).
 -- grad.16 (the bias of Linear(96,20), which feeds BatchNorm1d) is zero in exact
 -- arithmetic: its record is float32 noise, compared at the scale of grad.15.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
 assert(lap.nn.Conv2d and lap.nn.ConvTranspose2d and lap.nn.MaxPool2d and lap.nn.AvgPool2d
        and lap.nn.GlobalAvgPool and lap.nn.Flatten,
        "lap.nn lacks the convolution / pooling layers this test needs")
 
-local FIXTURE = "tests/fixtures/torch_conv_resnet.txt"
+local FIXTURE = here .. "fixtures/torch_conv_resnet.txt"
 local NPARAM = 20
 local LAYER_FORWARD, NET_FORWARD, GRAD = 1e-5, 1e-5, 1e-4
 
-local fixture = dofile("tests/fixture.lua")(FIXTURE)
+local fixture = dofile(here .. "fixture.lua")(FIXTURE)
 local record, as_tensor, flatten = fixture.record, fixture.tensor, fixture.flatten
 
 local function record_scale(name)

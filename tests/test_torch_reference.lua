@@ -7,7 +7,8 @@
 -- b when |a - b| <= tol * max(|b|, m), m the largest magnitude in the record
 -- (so near-zero entries of a record are compared at the record's scale);
 -- tol = 1e-5 for forward values, 1e-4 for gradients and optimizer trajectories.
-local fixture = dofile("tests/fixture.lua")("tests/fixtures/torch_resnet.txt")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"   -- this file's folder: runs from any directory
+local fixture = dofile(here .. "fixture.lua")(here .. "fixtures/torch_resnet.txt")
 local record, as_tensor, flatten = fixture.record, fixture.tensor, fixture.flatten
 
 local failures, checks = 0, 0

@@ -14,6 +14,7 @@
 -- and the trainer's.  Methods: "ResNet" (CE), "Regularized" (CE + lambda C),
 -- "LAP" (cloud4 rule: lambda CE + C, Uzawa step every `steps` steps).
 local M = {}
+require "lap.fit"   -- lap.fit, also when lap.so is used from plain lua
 
 M.defaults = {
   method = "ResNet", bn = false, blocks = 9, points = 1000, hidden = 2, init = "kaiming", std = 5,
@@ -87,25 +88,15 @@ function M.train(config, seed)
   local net = M.build_net(c, seed)
   local trainer = make_trainer(c, net, seed)
   local metrics = { loss = {}, train_accuracy = {}, test_accuracy = {}, lambda = {} }
-  local result = { best_accuracy = 0, final_accuracy = 0, epochs = 0, epochs_metrics = metrics }
-  for epoch = 1, c.epochs do
-    local stats = trainer:epoch(train, { batch = c.batch, shuffle = c.shuffle })
-    local evaluation = trainer:evaluate(test)
-    result.epochs = epoch
-    metrics.loss[epoch] = stats.loss
-    metrics.train_accuracy[epoch] = stats.accuracy
-    metrics.test_accuracy[epoch] = evaluation.accuracy
-    metrics.lambda[epoch] = trainer.lambda
-    result.best_accuracy = math.max(result.best_accuracy, evaluation.accuracy)
-    result.final_accuracy = evaluation.accuracy
-    if epoch > 3 then   -- cloud4.py: stop after 3 epochs at train and test accuracy 1
-      local done = true
-      for e = epoch - 2, epoch do
-        done = done and metrics.train_accuracy[e] == 1 and metrics.test_accuracy[e] == 1
-      end
-      if done then break end
-    end
+  -- cloud4.py: stop after 3 epochs at train and test accuracy 1.
+  local fitted = lap.fit { trainer = trainer, train = train, test = test, epochs = c.epochs, batch = c.batch,
+    shuffle = c.shuffle, stop = { accuracy = 1, epochs = 3 } }
+  for epoch, r in ipairs(fitted.history) do
+    metrics.loss[epoch], metrics.train_accuracy[epoch] = r.loss, r.train_accuracy
+    metrics.test_accuracy[epoch], metrics.lambda[epoch] = r.test_accuracy, r.lambda
   end
+  local result = { best_accuracy = fitted.best, final_accuracy = fitted.final or 0, epochs = fitted.epochs,
+    epochs_metrics = metrics }
   local evaluation = trainer:evaluate(test)
   result.transport, result.energy, result.lambda = evaluation.transport, evaluation.energy, trainer.lambda
   return result, net

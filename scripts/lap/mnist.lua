@@ -6,6 +6,7 @@
 -- lambda0 = 5, tau = 1, s = 5); the highest test accuracy over the epochs.
 --   local result = require("lap.mnist").train({ method = "LAP", train_size = 500 }, 1)
 local models = require "lap.models"
+require "lap.fit"   -- lap.fit, also when lap.so is used from plain lua
 
 local M = {}
 
@@ -38,13 +39,12 @@ function M.train(config, seed)
     and lap.train.LAP { net = net, optimizer = optimizer, lambda0 = c.lambda0, tau = c.tau, steps = c.steps,
       rule = "main", seed = seed }
     or lap.train.Plain { net = net, optimizer = optimizer, seed = seed }
-  local best, metrics = 0, {}
-  for epoch = 1, c.epochs do
-    local stats = trainer:epoch(train, { batch = c.batch, shuffle = true })
-    local evaluation = trainer:evaluate(test)
-    best = math.max(best, evaluation.accuracy)
-    metrics[epoch] = { train_loss = stats.loss, test_accuracy = evaluation.accuracy,
-      test_transport = evaluation.transport, lambda = trainer.lambda }
+  local fitted = lap.fit { trainer = trainer, train = train, test = test, epochs = c.epochs, batch = c.batch,
+    shuffle = true }
+  local best, metrics = fitted.best, {}
+  for epoch, r in ipairs(fitted.history) do
+    metrics[epoch] = { train_loss = r.loss, test_accuracy = r.test_accuracy, test_transport = r.test_transport,
+      lambda = r.lambda }
   end
   return { best_accuracy = best, epochs = c.epochs, epochs_metrics = metrics }
 end
