@@ -224,6 +224,8 @@ doc("nn.load", "lap.nn.load(path)",
   "Rebuilds the network saved by net:save (or trainer:save) in a safetensors file: architecture, weights, " ..
   "BatchNorm statistics and frozen flags.",
   "The architecture is read from the file's __metadata__[\"lap.architecture\"]; errors name the file and the tensor.")
+doc("nn.types", "lap.nn.types()",
+  "The names of every module type lap knows (its type table, runtime/nn/registry.c), in table order.")
 doc("nn.mse", "lap.nn.mse(output, target)",
   "The mean squared error over all elements and its gradient: returns loss, grad (a tensor).",
   "Shapes must match. Used to train autoencoders: loss, grad = lap.nn.mse(ae:forward(x), x); ae:backward(grad).")
