@@ -193,6 +193,29 @@ static int set_meta_f(lap_safetensors *st, const char *key, const char *fmt, ...
     return lap_safetensors_set_meta(st, key, value);
 }
 
+/* Enums are saved as names, indexed by their value (lap_trainer_kind, lap_optim_kind). */
+static const char *const trainer_kinds[] = {"plain", "fixed_lambda", "lap_cost_over_lambda", "lap_lambda_times_ce"};
+static const char *const optimizer_kinds[] = {"SGD", "Adam"};
+#define COUNT(a) ((int)(sizeof a / sizeof a[0]))
+
+/* The trainer kind of a file: a name, or the integer of files written before
+ * kinds were saved by name (0 plain, 1 fixed, 2 LAP main, 3 LAP cloud4). */
+static int meta_trainer_kind(const lap_safetensors *st, int *kind, const char *path)
+{
+    const char *text = lap_safetensors_meta(st, "lap.trainer.kind");
+    for (int k = 0; text && k < COUNT(trainer_kinds); k++) {
+        char number[4];
+        snprintf(number, sizeof number, "%d", k);
+        if (strcmp(text, trainer_kinds[k]) == 0 || strcmp(text, number) == 0) {
+            *kind = k;
+            return LAP_OK;
+        }
+    }
+    return lap_error("checkpoint '%s': metadata 'lap.trainer.kind' is %s, expected plain, fixed_lambda, "
+                     "lap_cost_over_lambda or lap_lambda_times_ce (not a trainer checkpoint?)",
+                     path, text ? text : "missing");
+}
+
 int lap_trainer_save(lap_trainer *t, const char *path)
 {
     lap_optimizer *o = t->optimizer;
@@ -219,12 +242,12 @@ int lap_trainer_save(lap_trainer *t, const char *path)
         status = lap_safetensors_set_meta(st, "lap.rng.state", words);
     free(words);
     if (status == LAP_OK)
-        status = set_meta_f(st, "lap.trainer.kind", "%d", (int)t->kind) ||
+        status = set_meta_f(st, "lap.trainer.kind", "%s", trainer_kinds[t->kind]) ||
                  set_meta_f(st, "lap.trainer.lambda", "%.17g", t->lambda) ||
                  set_meta_f(st, "lap.trainer.tau", "%.17g", t->tau) ||
                  set_meta_f(st, "lap.trainer.steps", "%d", t->steps) ||
                  set_meta_f(st, "lap.trainer.iteration", "%lld", (long long)t->iteration) ||
-                 set_meta_f(st, "lap.optimizer.kind", "%s", o->config.kind == LAP_OPTIM_ADAM ? "Adam" : "SGD") ||
+                 set_meta_f(st, "lap.optimizer.kind", "%s", optimizer_kinds[o->config.kind]) ||
                  set_meta_f(st, "lap.optimizer.lr", "%.17g", o->lr) ||
                  set_meta_f(st, "lap.optimizer.steps", "%lld", (long long)o->steps) ||
                  set_meta_f(st, "lap.optimizer.epoch", "%d", o->epoch) ||
@@ -272,12 +295,13 @@ int lap_trainer_load(lap_trainer *t, const char *path)
     if (!st)
         return LAP_ERR;
     lap_optimizer *o = t->optimizer;
-    double kind = 0, lambda = 0, iteration = 0, lr = 0, steps = 0, epoch = 0, nparams = 0, index = 0, has_gauss = 0,
+    int kind = 0;
+    double lambda = 0, iteration = 0, lr = 0, steps = 0, epoch = 0, nparams = 0, index = 0, has_gauss = 0,
            gauss = 0;
     int status = LAP_ERR;
     /* Every value is checked with the rules its constructor applies: a file is input. */
     const double max_count = 9007199254740992.0;   /* 2^53: counters exact in a double */
-    if (meta_int(st, "lap.trainer.kind", 0, 1000, &kind, path) || meta_number(st, "lap.trainer.lambda", &lambda, path) ||
+    if (meta_trainer_kind(st, &kind, path) || meta_number(st, "lap.trainer.lambda", &lambda, path) ||
         meta_int(st, "lap.trainer.iteration", 0, max_count, &iteration, path) ||
         meta_number(st, "lap.optimizer.lr", &lr, path) ||
         meta_int(st, "lap.optimizer.steps", 0, max_count, &steps, path) ||
@@ -299,13 +323,13 @@ int lap_trainer_load(lap_trainer *t, const char *path)
         lap_error("checkpoint '%s': invalid generator state (lap.rng.gauss is %g)", path, gauss);
         goto done;
     }
-    if ((int)kind != (int)t->kind) {
-        lap_error("checkpoint '%s': saved by a trainer of another kind (%d, this one is %d)", path, (int)kind,
-                  (int)t->kind);
+    if (kind != (int)t->kind) {
+        lap_error("checkpoint '%s': saved by a trainer of another kind (%s, this one is %s)", path,
+                  trainer_kinds[kind], trainer_kinds[t->kind]);
         goto done;
     }
     const char *okind = lap_safetensors_meta(st, "lap.optimizer.kind");
-    const char *mine = o->config.kind == LAP_OPTIM_ADAM ? "Adam" : "SGD";
+    const char *mine = optimizer_kinds[o->config.kind];
     if (!okind || strcmp(okind, mine) != 0) {
         lap_error("checkpoint '%s': the optimizer is %s in the file but %s in this trainer", path,
                   okind ? okind : "missing", mine);
