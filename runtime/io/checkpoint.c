@@ -204,7 +204,7 @@ static int meta_trainer_kind(const lap_safetensors *st, int *kind, const char *p
 {
     const char *text = lap_safetensors_meta(st, "lap.trainer.kind");
     for (int k = 0; text && k < COUNT(trainer_kinds); k++) {
-        char number[4];
+        char number[12];
         snprintf(number, sizeof number, "%d", k);
         if (strcmp(text, trainer_kinds[k]) == 0 || strcmp(text, number) == 0) {
             *kind = k;
