@@ -620,6 +620,4 @@ int lap_batchnorm_relu_recompute(lap_module *m)
     return LAP_OK;
 }
 
-int lap_batchnorm_is(const lap_module *m) { return m && m->ops == &lap_batchnorm_ops; }
-
 void lap_batchnorm_fuse_relu(lap_module *m, int on) { ((batchnorm *)m)->fuse_relu = on; }

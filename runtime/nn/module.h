@@ -196,7 +196,9 @@ lap_module *lap_flatten_new(void);                                    /* (N, ...
 lap_tensor *lap_batchnorm_running_mean(lap_module *m);
 lap_tensor *lap_batchnorm_running_var(lap_module *m);
 /* For Sequential's fusion of a BatchNorm with the in-place ReLU after it: */
-int lap_batchnorm_is(const lap_module *m);              /* 1 for a BatchNorm */
+extern const lap_module_ops lap_batchnorm_ops;
+/* 1 for a BatchNorm (inline: Sequential asks for every child in both passes) */
+static inline int lap_batchnorm_is(const lap_module *m) { return m && m->ops == &lap_batchnorm_ops; }
 void lap_batchnorm_fuse_relu(lap_module *m, int on);    /* the next forward writes relu(y) */
 /* Recomputes relu(batchnorm(input)) into the BatchNorm's (evicted) output, with the
  * statistics of its last forward: the same values, bit for bit. */
