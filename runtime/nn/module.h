@@ -6,7 +6,11 @@
  * keeps a reference to its input.  backward(grad_output) computes m->grad_input
  * and ACCUMULATES (+=) into its parameter gradients unless the module is frozen;
  * zeroing gradients is explicit (lap_module_zero_grad).  Parameters and their
- * gradients are parallel arrays.  Containers (Sequential, ResNet) are modules.
+ * gradients are parallel arrays; buffers (BatchNorm's running statistics) are
+ * saved with them but get no gradient.  Containers (Sequential, ResNet) are modules.
+ * Besides forward and backward, the ops describe the type to the rest of the
+ * program (configuration fields, child slots, its own initialization), so that
+ * checkpoints, lap.init and the bindings never name a layer (nn/registry.h).
  *
  * Errors: a leaf reports "Type: message"; a container rewrites a child's message
  * into "Container.child[i].Type: message" (lap_error_wrap), so the user sees where
@@ -21,7 +25,7 @@ typedef struct lap_module lap_module;
 
 /* A configuration field of a module type: one value of the module's struct that its
  * constructor took, written to the checkpoint's architecture (io/arch.h) and read
- * back exactly, and shown by m:config() in Lua. */
+ * back exactly, then given to the type's from_config (nn/registry.h). */
 typedef enum {
     LAP_FIELD_INT,      /* int */
     LAP_FIELD_INT64,    /* int64_t */
@@ -192,7 +196,8 @@ lap_module *lap_maxpool2d_new(int kernel, int stride, int padding);   /* stride 
 lap_module *lap_global_avgpool_new(void);                             /* (N, C, H, W) -> (N, C) */
 lap_module *lap_flatten_new(void);                                    /* (N, ...) -> (N, rest) */
 
-/* BatchNorm running statistics (for tests and checkpoints). */
+/* BatchNorm running statistics, its buffers "running_mean" and "running_var" (for
+ * tests and the trainer, which restores them after a failed step). */
 lap_tensor *lap_batchnorm_running_mean(lap_module *m);
 lap_tensor *lap_batchnorm_running_var(lap_module *m);
 /* For Sequential's fusion of a BatchNorm with the in-place ReLU after it: */
