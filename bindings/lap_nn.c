@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "train/cross_entropy.h"
 #include "nn/module.h"
+#include "nn/registry.h"
 #include "nn/resnet.h"
 
 typedef struct module_handle {
@@ -377,6 +378,18 @@ static int module_add(lua_State *L)
     return 1;
 }
 
+/* lap.nn.types(): the names of every module type (nn/registry.h), in table order. */
+static int nn_types(lua_State *L)
+{
+    int n = lap_module_type_count();
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, lap_module_type_at(i)->name);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static void describe_tree(luaL_Buffer *b, const lap_module *m, int depth)
 {
     char line[256];
@@ -613,12 +626,9 @@ static int module_index(lua_State *L)
         lua_pushboolean(L, m->frozen);
         return 1;
     }
-    if (strcmp(key, "running_mean") == 0 && lap_batchnorm_running_mean(m)) {
-        lapL_pushtensor(L, lap_tensor_retain(lap_batchnorm_running_mean(m)));
-        return 1;
-    }
-    if (strcmp(key, "running_var") == 0 && lap_batchnorm_running_var(m)) {
-        lapL_pushtensor(L, lap_tensor_retain(lap_batchnorm_running_var(m)));
+    lap_tensor *buffer = lap_module_buffer(m, key);   /* BatchNorm's running_mean, ... */
+    if (buffer) {
+        lapL_pushtensor(L, lap_tensor_retain(buffer));
         return 1;
     }
     if (net && strcmp(key, "encoder") == 0 && net->encoder) {
@@ -656,7 +666,8 @@ void lapL_open_nn(lua_State *L)
     static const luaL_Reg functions[] = {
         {"Linear", nn_linear},   {"BatchNorm", nn_batchnorm},   {"ReLU", nn_relu},
         {"Tanh", nn_tanh},       {"Sigmoid", nn_sigmoid},       {"Sequential", nn_sequential},
-        {"ResNet", nn_resnet},   {"cross_entropy", nn_cross_entropy}, {NULL, NULL},
+        {"ResNet", nn_resnet},   {"cross_entropy", nn_cross_entropy}, {"types", nn_types},
+        {NULL, NULL},
     };
     luaL_newlib(L, functions);
     lua_setfield(L, -2, "nn");

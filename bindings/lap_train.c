@@ -51,7 +51,7 @@ static int new_trainer(lua_State *L, lap_trainer_kind kind, const char *where, c
         steps = (int)lapL_optrange(L, 1, "steps", 5, 1, INT_MAX, where);
         const char *rule = lapL_optstring(L, 1, "rule", "main", where);
         if (strcmp(rule, "cloud4") == 0)
-            kind = LAP_TRAIN_LAP_CLOUD4;
+            kind = LAP_TRAIN_LAP_LAMBDA_TIMES_CE;
         else if (strcmp(rule, "main") != 0)
             return luaL_error(L, "%s: rule must be 'main' (CE + C/lambda) or 'cloud4' (lambda*CE + C), got '%s'",
                               where, rule);
@@ -88,7 +88,7 @@ static int train_lap(lua_State *L)
 {
     static const char *const options[] = {"net",  "optimizer",   "lambda0", "tau",  "steps",
                                           "rule", "seed", "distributed", "sync_bn", NULL};
-    return new_trainer(L, LAP_TRAIN_LAP_MAIN, "train.LAP", options);
+    return new_trainer(L, LAP_TRAIN_LAP_COST_OVER_LAMBDA, "train.LAP", options);
 }
 
 static void set_number(lua_State *L, const char *key, double value)
@@ -203,7 +203,7 @@ static const char *kind_name(lap_trainer_kind kind)
     switch (kind) {
     case LAP_TRAIN_PLAIN: return "Plain";
     case LAP_TRAIN_FIXED: return "Regularized";
-    case LAP_TRAIN_LAP_MAIN: return "LAP(main)";
+    case LAP_TRAIN_LAP_COST_OVER_LAMBDA: return "LAP(main)";
     default: return "LAP(cloud4)";
     }
 }

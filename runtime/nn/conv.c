@@ -29,6 +29,7 @@
 #include "nn/conv.h"
 #include "core/error.h"
 #include "nn/module.h"
+#include "nn/registry.h"
 
 /* ------------------------------------------------------------------ threads */
 
@@ -409,15 +410,51 @@ static void conv_describe(const lap_module *m, char *buf, size_t size)
 #undef APPEND
 }
 
-static const lap_module_ops conv2d_ops = {"Conv2d", conv_fwd, conv_bwd, conv_destroy, conv_describe};
-static const lap_module_ops conv_transpose2d_ops = {"ConvTranspose2d", conv_fwd, conv_bwd, conv_destroy,
-                                                    conv_describe};
+static const lap_field conv2d_fields[] = {
+    {"in", LAP_FIELD_INT64, offsetof(conv2d, in_channels), 0, NULL},
+    {"out", LAP_FIELD_INT64, offsetof(conv2d, out_channels), 0, NULL},
+    {"kh", LAP_FIELD_INT, offsetof(conv2d, kh), 0, NULL},
+    {"kw", LAP_FIELD_INT, offsetof(conv2d, kw), 0, NULL},
+    {"stride", LAP_FIELD_INT, offsetof(conv2d, stride), 0, NULL},
+    {"padding", LAP_FIELD_INT, offsetof(conv2d, padding), 0, NULL},
+    {"groups", LAP_FIELD_INT, offsetof(conv2d, groups), 0, NULL},
+    {"bias", LAP_FIELD_BOOL, offsetof(conv2d, has_bias), 1, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static const lap_field conv_transpose2d_fields[] = {
+    {"in", LAP_FIELD_INT64, offsetof(conv2d, in_channels), 0, NULL},
+    {"out", LAP_FIELD_INT64, offsetof(conv2d, out_channels), 0, NULL},
+    {"kernel", LAP_FIELD_INT, offsetof(conv2d, kh), 0, NULL},
+    {"stride", LAP_FIELD_INT, offsetof(conv2d, stride), 0, NULL},
+    {"padding", LAP_FIELD_INT, offsetof(conv2d, padding), 0, NULL},
+    {"output_padding", LAP_FIELD_INT, offsetof(conv2d, output_padding), 0, NULL},
+    {"bias", LAP_FIELD_BOOL, offsetof(conv2d, has_bias), 1, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+/* weight (out, in / groups, kh, kw) and bias */
+static double conv2d_floats(const double *v)
+{
+    return v[1] * (v[6] >= 1 ? v[0] / v[6] : v[0]) * v[2] * v[3] + (v[7] ? v[1] : 0);
+}
+
+static double conv_transpose2d_floats(const double *v) { return v[0] * v[1] * v[2] * v[2] + (v[6] ? v[1] : 0); }
+
+const lap_module_ops lap_conv2d_ops = {
+    .type = "Conv2d", .forward = conv_fwd, .backward = conv_bwd, .destroy = conv_destroy, .describe = conv_describe,
+    .fields = conv2d_fields, .config_floats = conv2d_floats,
+};
+const lap_module_ops lap_conv_transpose2d_ops = {
+    .type = "ConvTranspose2d", .forward = conv_fwd, .backward = conv_bwd, .destroy = conv_destroy,
+    .describe = conv_describe, .fields = conv_transpose2d_fields, .config_floats = conv_transpose2d_floats,
+};
 
 static lap_module *conv_new(const lap_module_ops *ops, int64_t in, int64_t out, int kh, int kw, int stride,
                             int padding, int output_padding, int groups, int bias)
 {
     const char *type = ops->type;
-    int transposed = ops == &conv_transpose2d_ops;
+    int transposed = ops == &lap_conv_transpose2d_ops;
     if (in <= 0 || out <= 0) {
         lap_error("%s: channel counts must be positive, got %lld -> %lld", type, (long long)in, (long long)out);
         return NULL;
@@ -454,12 +491,26 @@ static lap_module *conv_new(const lap_module_ops *ops, int64_t in, int64_t out, 
 lap_module *lap_conv2d_new(int64_t in_channels, int64_t out_channels, int kernel_h, int kernel_w, int stride,
                            int padding, int groups, int bias)
 {
-    return conv_new(&conv2d_ops, in_channels, out_channels, kernel_h, kernel_w, stride, padding, 0, groups, bias);
+    return conv_new(&lap_conv2d_ops, in_channels, out_channels, kernel_h, kernel_w, stride, padding, 0, groups, bias);
 }
 
 lap_module *lap_conv_transpose2d_new(int64_t in_channels, int64_t out_channels, int kernel, int stride,
                                      int padding, int output_padding, int bias)
 {
-    return conv_new(&conv_transpose2d_ops, in_channels, out_channels, kernel, kernel, stride, padding,
+    return conv_new(&lap_conv_transpose2d_ops, in_channels, out_channels, kernel, kernel, stride, padding,
                     output_padding, 1, bias);
+}
+
+lap_module *lap_conv2d_from_config(const lap_config *c)
+{
+    const double *v = c->values;
+    return lap_conv2d_new((int64_t)v[0], (int64_t)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5], (int)v[6],
+                          (int)v[7]);
+}
+
+lap_module *lap_conv_transpose2d_from_config(const lap_config *c)
+{
+    const double *v = c->values;
+    return lap_conv_transpose2d_new((int64_t)v[0], (int64_t)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5],
+                                    (int)v[6]);
 }

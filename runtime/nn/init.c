@@ -74,12 +74,9 @@ static int init_module(lap_module *m, void *context)
     const lap_init_spec *spec = ctx->spec;
     if (m->frozen)
         return LAP_OK;
+    if (m->ops->reset)   /* a type with an initialization of its own (BatchNorm) */
+        return m->ops->reset(m);
     int wi = param_index(m, "weight"), bi = param_index(m, "bias");
-    if (lap_module_is(m, "BatchNorm")) {
-        lap_fill(lap_data(m->params[wi]), 1.0f, lap_numel(m->params[wi]));
-        lap_fill(lap_data(m->params[bi]), 0.0f, lap_numel(m->params[bi]));
-        return LAP_OK;
-    }
     if (wi < 0 || m->params[wi]->ndim < 2)
         return LAP_OK;
     lap_tensor *weight = m->params[wi];

@@ -41,6 +41,28 @@ int lap_module_add_param(lap_module *m, const char *name, lap_tensor *value)
     return LAP_OK;
 }
 
+int lap_module_add_buffer(lap_module *m, const char *name, lap_tensor *value)
+{
+    if (!value)
+        return LAP_ERR;
+    if (m->nbuffers == LAP_MAX_BUFFERS) {
+        lap_tensor_release(value);
+        return lap_error("%s: too many buffers", m->ops->type);
+    }
+    m->buffers[m->nbuffers] = value;
+    m->buffer_names[m->nbuffers] = name;
+    m->nbuffers++;
+    return LAP_OK;
+}
+
+lap_tensor *lap_module_buffer(const lap_module *m, const char *name)
+{
+    for (int i = 0; i < m->nbuffers; i++)
+        if (strcmp(m->buffer_names[i], name) == 0)
+            return m->buffers[i];
+    return NULL;
+}
+
 /* Depth first over the modules below m, each visited once (a network may share a
  * module in several places, and a walk without memory would be exponential in the
  * depth of such sharing).  Returns 1 if found, 0 if not, -1 out of memory. */
@@ -139,6 +161,8 @@ void lap_module_release(lap_module *m)
         lap_tensor_release(m->params[i]);
         lap_tensor_release(m->grads[i]);
     }
+    for (int i = 0; i < m->nbuffers; i++)
+        lap_tensor_release(m->buffers[i]);
     for (int i = 0; i < m->nchildren; i++)
         lap_module_release(m->children[i]);
     free(m->children);

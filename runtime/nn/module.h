@@ -6,7 +6,11 @@
  * keeps a reference to its input.  backward(grad_output) computes m->grad_input
  * and ACCUMULATES (+=) into its parameter gradients unless the module is frozen;
  * zeroing gradients is explicit (lap_module_zero_grad).  Parameters and their
- * gradients are parallel arrays.  Containers (Sequential, ResNet) are modules.
+ * gradients are parallel arrays; buffers (BatchNorm's running statistics) are
+ * saved with them but get no gradient.  Containers (Sequential, ResNet) are modules.
+ * Besides forward and backward, the ops describe the type to the rest of the
+ * program (configuration fields, child slots, its own initialization), so that
+ * checkpoints, lap.init and the bindings never name a layer (nn/registry.h).
  *
  * Errors: a leaf reports "Type: message"; a container rewrites a child's message
  * into "Container.child[i].Type: message" (lap_error_wrap), so the user sees where
@@ -19,6 +23,34 @@
 
 typedef struct lap_module lap_module;
 
+/* A configuration field of a module type: one value of the module's struct that its
+ * constructor took, written to the checkpoint's architecture (io/arch.h) and read
+ * back exactly, then given to the type's from_config (nn/registry.h). */
+typedef enum {
+    LAP_FIELD_INT,      /* int */
+    LAP_FIELD_INT64,    /* int64_t */
+    LAP_FIELD_DOUBLE,   /* double, saved with 17 significant digits at most (exact) */
+    LAP_FIELD_FLOAT,    /* float, 9 at most (exact) */
+    LAP_FIELD_BOOL,     /* int, 0 or 1 */
+    LAP_FIELD_ENUM      /* an int-sized enum, saved as the name of its value */
+} lap_field_kind;
+
+typedef struct lap_field {
+    const char *name;           /* the key in the architecture ("eps") */
+    lap_field_kind kind;
+    size_t offset;              /* of the value in the module's struct (offsetof) */
+    double fallback;            /* LAP_FIELD_BOOL: the value when an architecture lacks it */
+    const char *const *names;   /* LAP_FIELD_ENUM: names[v] names value v; NULL-terminated */
+} lap_field;
+
+/* Where a container's children go in the architecture and in tensor names: the
+ * children whose label (lap_module_add_child) is `label` (NULL: unlabelled). */
+typedef struct lap_child_slot {
+    const char *key;            /* the architecture's key: "children", "blocks", "encoder" */
+    const char *label;          /* tensor names: "<label>.<k>" (or "<k>" unlabelled) when many, else "<label>" */
+    int many;                   /* an array of children, or at most one */
+} lap_child_slot;
+
 typedef struct lap_module_ops {
     const char *type;                                    /* "Linear", "BatchNorm", ... */
     int (*forward)(lap_module *m, lap_tensor *input);    /* sets m->output */
@@ -26,9 +58,21 @@ typedef struct lap_module_ops {
     void (*destroy)(lap_module *m);                      /* frees type-specific state */
     /* "Linear(2 -> 3)" style description into buf; NULL means just the type */
     void (*describe)(const lap_module *m, char *buf, size_t size);
+    /* What the rest of the program knows of the type (nn/registry.h lists the types): */
+    const lap_field *fields;                             /* {NULL}-terminated; NULL: none */
+    const lap_child_slot *slots;                         /* {NULL}-terminated; NULL: no children */
+    /* The type's own initialization, which lap.init applies instead of its rule
+     * (BatchNorm: weight 1, bias 0); NULL: the rule applies to a weight of rank >= 2
+     * and zeroes (or draws) the bias. */
+    int (*reset)(lap_module *m);
+    /* The floats its parameters and buffers take, from its field values in the
+     * order of `fields` (a loader refuses an architecture larger than its file
+     * before allocating anything); NULL: none. */
+    double (*config_floats)(const double *values);
 } lap_module_ops;
 
 #define LAP_MAX_PARAMS 4
+#define LAP_MAX_BUFFERS 4
 
 struct lap_module {
     const lap_module_ops *ops;
@@ -42,6 +86,11 @@ struct lap_module {
     lap_tensor *params[LAP_MAX_PARAMS];
     lap_tensor *grads[LAP_MAX_PARAMS];
     const char *param_names[LAP_MAX_PARAMS];
+    /* Buffers: state that is not learned but saved with the parameters (BatchNorm's
+     * running statistics); no gradients. */
+    int nbuffers;
+    lap_tensor *buffers[LAP_MAX_BUFFERS];
+    const char *buffer_names[LAP_MAX_BUFFERS];
     int nchildren;
     lap_module **children; /* retained */
     const char **child_names; /* NULL or a label per child ("block", "encoder") */
@@ -107,6 +156,10 @@ int lap_module_visit(lap_module *m, lap_module_visitor visit, void *context);
 void lap_module_init(lap_module *m, const lap_module_ops *ops);
 /* Registers a parameter (takes ownership of value; allocates its zeroed gradient). */
 int lap_module_add_param(lap_module *m, const char *name, lap_tensor *value);
+/* Registers a buffer (takes ownership of value). */
+int lap_module_add_buffer(lap_module *m, const char *name, lap_tensor *value);
+/* The buffer of that name, or NULL. */
+lap_tensor *lap_module_buffer(const lap_module *m, const char *name);
 /* Adds a child (retains it).  Refuses a child that is m or contains m: a module
  * inside itself would make every walk of the network recurse without end. */
 int lap_module_add_child(lap_module *m, lap_module *child, const char *label);
@@ -114,7 +167,7 @@ int lap_module_add_child(lap_module *m, lap_module *child, const char *label);
 int lap_module_contains(const lap_module *m, const lap_module *inner);
 int lap_module_is(const lap_module *m, const char *type);
 
-/* ---- layers (layers.c) ---- */
+/* ---- layers (linear.c, batchnorm.c, activations.c, sequential.c) ---- */
 lap_module *lap_linear_new(int64_t in_features, int64_t out_features, int bias);
 lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps);
 lap_module *lap_relu_new(void);
@@ -137,20 +190,23 @@ lap_module *lap_conv2d_new(int64_t in_channels, int64_t out_channels, int kernel
 lap_module *lap_conv_transpose2d_new(int64_t in_channels, int64_t out_channels, int kernel, int stride,
                                      int padding, int output_padding, int bias);
 
-/* ---- pooling and reshaping (pool.c), NCHW ---- */
+/* ---- pooling and reshaping (pooling.c), NCHW ---- */
 lap_module *lap_avgpool2d_new(int kernel, int stride, int padding);   /* stride 0 means = kernel; count_include_pad */
 lap_module *lap_maxpool2d_new(int kernel, int stride, int padding);   /* stride 0 means = kernel */
 lap_module *lap_global_avgpool_new(void);                             /* (N, C, H, W) -> (N, C) */
 lap_module *lap_flatten_new(void);                                    /* (N, ...) -> (N, rest) */
 
-/* BatchNorm running statistics (for tests and checkpoints). */
+/* BatchNorm running statistics, its buffers "running_mean" and "running_var" (for
+ * tests and the trainer, which restores them after a failed step). */
 lap_tensor *lap_batchnorm_running_mean(lap_module *m);
 lap_tensor *lap_batchnorm_running_var(lap_module *m);
-
-/* A module's own configuration (not its children) as a JSON object, e.g.
- * {"type": "Linear", "in": 2, "out": 3, "bias": true, "frozen": false}, into buf;
- * returns buf, or NULL (lap_error) for an unknown type or a too small buffer.
- * Implemented in checkpoint.c, which also parses it back (checkpoint.h). */
-const char *lap_module_config(const lap_module *m, char *buf, size_t size);
+/* For Sequential's fusion of a BatchNorm with the in-place ReLU after it: */
+extern const lap_module_ops lap_batchnorm_ops;
+/* 1 for a BatchNorm (inline: Sequential asks for every child in both passes) */
+static inline int lap_batchnorm_is(const lap_module *m) { return m && m->ops == &lap_batchnorm_ops; }
+void lap_batchnorm_fuse_relu(lap_module *m, int on);    /* the next forward writes relu(y) */
+/* Recomputes relu(batchnorm(input)) into the BatchNorm's (evicted) output, with the
+ * statistics of its last forward: the same values, bit for bit. */
+int lap_batchnorm_relu_recompute(lap_module *m);
 
 #endif

@@ -18,12 +18,14 @@
  * one input plane must have fewer than 2^31 elements (argmax indices are int32).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "nn/module.h"
+#include "nn/registry.h"
 
 /* ---------------------------------------------------------- 2-D pooling */
 
@@ -245,8 +247,17 @@ static void pool_describe(const lap_module *m, char *buf, size_t size)
         snprintf(buf, size, "%s(%d, stride %d)", pool_name(pool), pool->kernel, pool->stride);
 }
 
-static const lap_module_ops avgpool_ops = {"AvgPool2d", pool_fwd, pool_bwd, pool_destroy, pool_describe};
-static const lap_module_ops maxpool_ops = {"MaxPool2d", pool_fwd, pool_bwd, pool_destroy, pool_describe};
+static const lap_field pool_fields[] = {
+    {"kernel", LAP_FIELD_INT, offsetof(pool2d, kernel), 0, NULL},
+    {"stride", LAP_FIELD_INT, offsetof(pool2d, stride), 0, NULL},
+    {"padding", LAP_FIELD_INT, offsetof(pool2d, padding), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+const lap_module_ops lap_avgpool2d_ops = {.type = "AvgPool2d", .forward = pool_fwd, .backward = pool_bwd,
+                                          .destroy = pool_destroy, .describe = pool_describe, .fields = pool_fields};
+const lap_module_ops lap_maxpool2d_ops = {.type = "MaxPool2d", .forward = pool_fwd, .backward = pool_bwd,
+                                          .destroy = pool_destroy, .describe = pool_describe, .fields = pool_fields};
 
 static lap_module *pool_new(const lap_module_ops *ops, int is_max, int kernel, int stride, int padding)
 {
@@ -273,12 +284,12 @@ static lap_module *pool_new(const lap_module_ops *ops, int is_max, int kernel, i
 
 lap_module *lap_avgpool2d_new(int kernel, int stride, int padding)
 {
-    return pool_new(&avgpool_ops, 0, kernel, stride, padding);
+    return pool_new(&lap_avgpool2d_ops, 0, kernel, stride, padding);
 }
 
 lap_module *lap_maxpool2d_new(int kernel, int stride, int padding)
 {
-    return pool_new(&maxpool_ops, 1, kernel, stride, padding);
+    return pool_new(&lap_maxpool2d_ops, 1, kernel, stride, padding);
 }
 
 /* ------------------------------------------------------- GlobalAvgPool */
@@ -324,8 +335,8 @@ static int global_avgpool_bwd(lap_module *m, const lap_tensor *grad_output)
     return LAP_OK;
 }
 
-static const lap_module_ops global_avgpool_ops = {"GlobalAvgPool", global_avgpool_fwd, global_avgpool_bwd, NULL,
-                                                  NULL};
+const lap_module_ops lap_global_avgpool_ops = {.type = "GlobalAvgPool", .forward = global_avgpool_fwd,
+                                              .backward = global_avgpool_bwd};
 
 /* ------------------------------------------------------------- Flatten */
 
@@ -350,7 +361,7 @@ static int flatten_bwd(lap_module *m, const lap_tensor *grad_output)
     return LAP_OK;
 }
 
-static const lap_module_ops flatten_ops = {"Flatten", flatten_fwd, flatten_bwd, NULL, NULL};
+const lap_module_ops lap_flatten_ops = {.type = "Flatten", .forward = flatten_fwd, .backward = flatten_bwd};
 
 static lap_module *stateless_new(const lap_module_ops *ops)
 {
@@ -361,5 +372,18 @@ static lap_module *stateless_new(const lap_module_ops *ops)
     return m;
 }
 
-lap_module *lap_global_avgpool_new(void) { return stateless_new(&global_avgpool_ops); }
-lap_module *lap_flatten_new(void) { return stateless_new(&flatten_ops); }
+lap_module *lap_global_avgpool_new(void) { return stateless_new(&lap_global_avgpool_ops); }
+lap_module *lap_flatten_new(void) { return stateless_new(&lap_flatten_ops); }
+
+lap_module *lap_avgpool2d_from_config(const lap_config *c)
+{
+    return lap_avgpool2d_new((int)c->values[0], (int)c->values[1], (int)c->values[2]);
+}
+
+lap_module *lap_maxpool2d_from_config(const lap_config *c)
+{
+    return lap_maxpool2d_new((int)c->values[0], (int)c->values[1], (int)c->values[2]);
+}
+
+lap_module *lap_global_avgpool_from_config(const lap_config *c) { return lap_global_avgpool_new(); }
+lap_module *lap_flatten_from_config(const lap_config *c) { return lap_flatten_new(); }

@@ -8,18 +8,20 @@
 #include "nn/resnet.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "nn/registry.h"
 
-static const lap_module_ops resnet_ops;
+extern const lap_module_ops lap_resnet_ops;
 
 lap_resnet *lap_as_resnet(lap_module *m)
 {
-    return m && m->ops == &resnet_ops ? (lap_resnet *)m : NULL;
+    return m && m->ops == &lap_resnet_ops ? (lap_resnet *)m : NULL;
 }
 
 /* Adds this container's path to a child's error: "ResNet.block[3].Linear[1]: ...". */
@@ -235,7 +237,24 @@ static void resnet_describe(const lap_module *m, char *buf, size_t size)
              net->relu_after ? ", relu after the sum" : "", form);
 }
 
-static const lap_module_ops resnet_ops = {"ResNet", resnet_fwd, resnet_bwd, resnet_destroy, resnet_describe};
+static const char *const transport_names[] = {"mean", "frobenius", NULL};   /* lap_transport_form */
+
+static const lap_field resnet_fields[] = {
+    {"step", LAP_FIELD_DOUBLE, offsetof(lap_resnet, step), 0, NULL},
+    {"relu_after", LAP_FIELD_BOOL, offsetof(lap_resnet, relu_after), 0, NULL},
+    {"transport", LAP_FIELD_ENUM, offsetof(lap_resnet, transport.form), 0, transport_names},
+    {"p", LAP_FIELD_DOUBLE, offsetof(lap_resnet, transport.p), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static const lap_child_slot resnet_slots[] = {
+    {"encoder", "encoder", 0}, {"blocks", "block", 1}, {"classifier", "classifier", 0}, {NULL, NULL, 0},
+};
+
+const lap_module_ops lap_resnet_ops = {
+    .type = "ResNet", .forward = resnet_fwd, .backward = resnet_bwd, .destroy = resnet_destroy,
+    .describe = resnet_describe, .fields = resnet_fields, .slots = resnet_slots,
+};
 
 lap_module *lap_resnet_new(lap_module *encoder, lap_module **blocks, int nblocks, lap_module *classifier,
                            double step, int relu_after, lap_transport transport)
@@ -255,7 +274,7 @@ lap_module *lap_resnet_new(lap_module *encoder, lap_module **blocks, int nblocks
     lap_resnet *net = lap_calloc(1, sizeof *net);
     if (!net)
         return NULL;
-    lap_module_init(&net->base, &resnet_ops);
+    lap_module_init(&net->base, &lap_resnet_ops);
     net->nblocks = nblocks;
     net->step = step;
     net->relu_after = relu_after;
@@ -291,4 +310,26 @@ lap_module *lap_resnet_new(lap_module *encoder, lap_module **blocks, int nblocks
 fail:
     lap_module_release(&net->base);
     return NULL;
+}
+
+lap_module *lap_resnet_from_config(const lap_config *c)
+{
+    lap_module *encoder = NULL, *classifier = NULL;
+    lap_module **blocks = lap_calloc((size_t)c->nchildren + 1, sizeof *blocks);
+    if (!blocks)
+        return NULL;
+    int nblocks = 0;
+    for (int i = 0; i < c->nchildren; i++) {
+        const char *label = c->labels[i];
+        if (strcmp(label, "encoder") == 0)
+            encoder = c->children[i];
+        else if (strcmp(label, "classifier") == 0)
+            classifier = c->children[i];
+        else
+            blocks[nblocks++] = c->children[i];
+    }
+    lap_transport transport = {(lap_transport_form)c->values[2], c->values[3]};
+    lap_module *net = lap_resnet_new(encoder, blocks, nblocks, classifier, c->values[0], (int)c->values[1], transport);
+    free(blocks);
+    return net;
 }

@@ -22,7 +22,7 @@ static const char *trainer_name(lap_trainer_kind kind)
 
 int lap_trainer_lambda_ok(lap_trainer_kind kind, double lambda)
 {
-    if (kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4)
+    if (kind == LAP_TRAIN_LAP_COST_OVER_LAMBDA || kind == LAP_TRAIN_LAP_LAMBDA_TIMES_CE)
         return lambda > 0 && isfinite(lambda);
     if (kind == LAP_TRAIN_FIXED)
         return lambda >= 0 && isfinite(lambda);
@@ -41,7 +41,7 @@ lap_trainer *lap_trainer_new(lap_trainer_kind kind, lap_module *net, lap_optimiz
         lap_error("%s: the transport cost needs a ResNet, got a %s", name, net->ops->type);
         return NULL;
     }
-    if ((kind == LAP_TRAIN_LAP_MAIN || kind == LAP_TRAIN_LAP_CLOUD4) &&
+    if ((kind == LAP_TRAIN_LAP_COST_OVER_LAMBDA || kind == LAP_TRAIN_LAP_LAMBDA_TIMES_CE) &&
         (steps < 1 || !lap_trainer_lambda_ok(kind, lambda) || !(tau >= 0 && isfinite(tau)))) {
         lap_error("%s: needs steps >= 1, finite lambda0 > 0 and finite tau >= 0, got steps %d, lambda0 %g, tau %g", name, steps,
                   lambda, tau);
@@ -277,12 +277,12 @@ static int train_step(lap_trainer *t, lap_tensor *x, const int32_t *y, int64_t c
     case LAP_TRAIN_FIXED:
         transport_weight = lambda;
         break;
-    case LAP_TRAIN_LAP_MAIN:
+    case LAP_TRAIN_LAP_COST_OVER_LAMBDA:
         if (uzawa_now)
             lambda += t->tau * ce;
         transport_weight = 1.0 / lambda;
         break;
-    case LAP_TRAIN_LAP_CLOUD4:
+    case LAP_TRAIN_LAP_LAMBDA_TIMES_CE:
         ce_weight = lambda;
         transport_weight = 1.0;
         break;
@@ -324,7 +324,7 @@ static int train_step(lap_trainer *t, lap_tensor *x, const int32_t *y, int64_t c
         stats->correct = correct;
         stats->count = total;
     }
-    if (t->kind == LAP_TRAIN_LAP_CLOUD4 && uzawa_now) {
+    if (t->kind == LAP_TRAIN_LAP_LAMBDA_TIMES_CE && uzawa_now) {
         /* cloud4.py recomputes the loss on the same batch after the step, in train
          * mode (so BatchNorm's running statistics see this batch once more). */
         double ce_after = 0;

@@ -1,13 +1,14 @@
 /* trainer.h: the plain, fixed-lambda and LAP (Uzawa) trainers.
  *
  * Loss of a step, with CE the batch cross-entropy and C the transport cost:
- *   PLAIN      CE
- *   FIXED      CE + lambda * C
- *   LAP_MAIN   CE + C / lambda; every `steps` optimizer steps, before the step,
- *              lambda += tau * CE(current batch)          (skander-karkar/LAP main.py)
- *   LAP_CLOUD4 lambda * CE + C; every `steps` steps, after the optimizer step, CE is
- *              recomputed on the same batch (train mode) and lambda += tau * CE
- *                                                           (internship cloud4.py)
+ *   PLAIN                   CE
+ *   FIXED                   CE + lambda * C
+ *   LAP_COST_OVER_LAMBDA    CE + C / lambda; every `steps` optimizer steps, before the
+ *                           step, lambda += tau * CE(current batch)
+ *                           (skander-karkar/LAP main.py; Lua rule = "main")
+ *   LAP_LAMBDA_TIMES_CE     lambda * CE + C; every `steps` steps, after the optimizer
+ *                           step, CE is recomputed on the same batch (train mode) and
+ *                           lambda += tau * CE  (internship cloud4.py; rule = "cloud4")
  * The step counter counts optimizer steps since the trainer was created (1-based,
  * like the reference's `it`).  Batches: in order or shuffled by the trainer's own
  * generator; the last batch may be smaller (DataLoader, drop_last=False).
@@ -44,7 +45,12 @@
 #include "nn/resnet.h"
 #include "core/rng.h"
 
-typedef enum { LAP_TRAIN_PLAIN, LAP_TRAIN_FIXED, LAP_TRAIN_LAP_MAIN, LAP_TRAIN_LAP_CLOUD4 } lap_trainer_kind;
+typedef enum {
+    LAP_TRAIN_PLAIN,
+    LAP_TRAIN_FIXED,
+    LAP_TRAIN_LAP_COST_OVER_LAMBDA,
+    LAP_TRAIN_LAP_LAMBDA_TIMES_CE
+} lap_trainer_kind;   /* checkpoints save them by name (io/checkpoint.c) */
 
 typedef struct lap_step_stats {
     double loss;        /* the minimized loss */

@@ -1,230 +1,30 @@
-/* layers.c: the elementary modules: Linear, BatchNorm, ReLU, Tanh, Sigmoid, Sequential.
- *
- * Each layer is an explicit forward/backward kernel pair (outputs first, sizes
- * last, gradients of parameters accumulate) wrapped in the Module contract.
- * Linear takes (N, IN) inputs.  BatchNorm normalizes dim 1 of (N, C) or
- * (N, C, ...) inputs, like PyTorch's BatchNorm1d/2d: batch statistics in train
- * mode (biased variance to normalize, unbiased in the running estimate), running
- * statistics in eval mode.  Buffers are reused across calls: a steady training
- * loop allocates nothing here.  Under a distributed trainer with sync_bn
- * (dist.h) BatchNorm's batch statistics are those of every rank's rows.
+/* batchnorm.c: BatchNorm, which normalizes dim 1 of (N, C) or (N, C, ...) inputs,
+ * like PyTorch's BatchNorm1d/2d: batch statistics in train mode (biased variance
+ * to normalize, unbiased in the running estimate), running statistics in eval
+ * mode.  The running statistics are buffers (saved with the parameters).  Every
+ * scratch array belongs to the module (never a file-level static): two networks,
+ * or two threads, never share state.  Buffers are reused across calls: a steady
+ * training loop allocates nothing here.  Under a distributed trainer with sync_bn
+ * (dist.h) the batch statistics are those of every rank's rows.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dist.h"
 #include "core/error.h"
-#include "nn/module.h"
 #include "core/kernels.h"
 #include "core/parallel.h"
-
-/* ------------------------------------------------------------------ Linear */
-
-typedef struct linear {
-    lap_module base;
-    int64_t in_features, out_features;
-    int has_bias;
-} linear;
-
-/* Narrow layers (the paper's 2-D blocks are 2x2) are much faster as loops over the
- * batch with the layer's sizes known at compile time (the weights and gradient
- * accumulators then live in registers) than as sgemm calls, whose fixed cost
- * dominates at these sizes.  NARROW_KERNEL instantiates them for sizes up to 4. */
-#define NARROW_MAX 4
-
-#define NARROW_KERNEL(IN, OUT)                                                                            \
-    static void linear_forward_##IN##x##OUT(float *out, const float *in, const float *weight,              \
-                                            const float *bias, int64_t N)                                  \
-    {                                                                                                      \
-        float w[OUT][IN], b[OUT];                                                                          \
-        for (int o = 0; o < OUT; o++) {                                                                    \
-            b[o] = bias ? bias[o] : 0.0f;                                                                  \
-            for (int i = 0; i < IN; i++)                                                                   \
-                w[o][i] = weight[o * IN + i];                                                              \
-        }                                                                                                  \
-        for (int64_t n = 0; n < N; n++)                                                                    \
-            for (int o = 0; o < OUT; o++) {                                                                \
-                float sum = b[o];                                                                          \
-                for (int i = 0; i < IN; i++)                                                               \
-                    sum += w[o][i] * in[n * IN + i];                                                       \
-                out[n * OUT + o] = sum;                                                                    \
-            }                                                                                              \
-    }                                                                                                      \
-    static void linear_backward_##IN##x##OUT(float *din, float *dweight, float *dbias, const float *dout,  \
-                                             const float *in, const float *weight, int64_t N)              \
-    {                                                                                                      \
-        /* Rows go in pairs with separate accumulators, halving the add-latency chain. */                \
-        float w[OUT][IN], dw[2][OUT][IN] = {{{0}}}, db[2][OUT] = {{0}};                                    \
-        for (int o = 0; o < OUT; o++)                                                                      \
-            for (int i = 0; i < IN; i++)                                                                   \
-                w[o][i] = weight[o * IN + i];                                                              \
-        int64_t n = 0;                                                                                     \
-        for (; n + 2 <= N; n += 2)                                                                         \
-            for (int r = 0; r < 2; r++) {                                                                  \
-                float dx[IN] = {0};                                                                        \
-                for (int o = 0; o < OUT; o++) {                                                            \
-                    float g = dout[(n + r) * OUT + o];                                                     \
-                    db[r][o] += g;                                                                         \
-                    for (int i = 0; i < IN; i++) {                                                         \
-                        dx[i] += g * w[o][i];                                                              \
-                        dw[r][o][i] += g * in[(n + r) * IN + i];                                           \
-                    }                                                                                      \
-                }                                                                                          \
-                for (int i = 0; i < IN; i++)                                                               \
-                    din[(n + r) * IN + i] = dx[i];                                                         \
-            }                                                                                              \
-        for (; n < N; n++) {                                                                               \
-            float dx[IN] = {0};                                                                            \
-            for (int o = 0; o < OUT; o++) {                                                                \
-                float g = dout[n * OUT + o];                                                               \
-                db[0][o] += g;                                                                             \
-                for (int i = 0; i < IN; i++) {                                                             \
-                    dx[i] += g * w[o][i];                                                                  \
-                    dw[0][o][i] += g * in[n * IN + i];                                                     \
-                }                                                                                          \
-            }                                                                                              \
-            for (int i = 0; i < IN; i++)                                                                   \
-                din[n * IN + i] = dx[i];                                                                   \
-        }                                                                                                  \
-        if (dweight)                                                                                       \
-            for (int o = 0; o < OUT; o++)                                                                  \
-                for (int i = 0; i < IN; i++)                                                               \
-                    dweight[o * IN + i] += dw[0][o][i] + dw[1][o][i];                                      \
-        if (dbias)                                                                                         \
-            for (int o = 0; o < OUT; o++)                                                                  \
-                dbias[o] += db[0][o] + db[1][o];                                                           \
-    }
-
-#define NARROW_ROW(IN) NARROW_KERNEL(IN, 1) NARROW_KERNEL(IN, 2) NARROW_KERNEL(IN, 3) NARROW_KERNEL(IN, 4)
-NARROW_ROW(1)
-NARROW_ROW(2)
-NARROW_ROW(3)
-NARROW_ROW(4)
-
-typedef void (*narrow_forward_fn)(float *, const float *, const float *, const float *, int64_t);
-typedef void (*narrow_backward_fn)(float *, float *, float *, const float *, const float *, const float *, int64_t);
-#define NARROW_ENTRY(IN) {linear_forward_##IN##x1, linear_forward_##IN##x2, linear_forward_##IN##x3, linear_forward_##IN##x4}
-#define NARROW_BENTRY(IN) {linear_backward_##IN##x1, linear_backward_##IN##x2, linear_backward_##IN##x3, linear_backward_##IN##x4}
-static const narrow_forward_fn narrow_forward[NARROW_MAX][NARROW_MAX] = {NARROW_ENTRY(1), NARROW_ENTRY(2),
-                                                                         NARROW_ENTRY(3), NARROW_ENTRY(4)};
-static const narrow_backward_fn narrow_backward[NARROW_MAX][NARROW_MAX] = {NARROW_BENTRY(1), NARROW_BENTRY(2),
-                                                                           NARROW_BENTRY(3), NARROW_BENTRY(4)};
-
-static int is_narrow(int64_t IN, int64_t OUT) { return IN <= NARROW_MAX && OUT <= NARROW_MAX; }
-
-/* out: (N, OUT), in: (N, IN), weight: (OUT, IN), bias: (OUT) or NULL */
-static void linear_forward(float *out, const float *in, const float *weight, const float *bias,
-                           int64_t N, int64_t IN, int64_t OUT)
-{
-    if (is_narrow(IN, OUT)) {
-        narrow_forward[IN - 1][OUT - 1](out, in, weight, bias, N);
-        return;
-    }
-    lap_gemm(out, in, weight, 0, 1, N, OUT, IN, 1.0f, 0.0f);
-    if (bias)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t o = 0; o < OUT; o++)
-                out[n * OUT + o] += bias[o];
-}
-
-/* din: (N, IN) overwritten; dweight: (OUT, IN) +=; dbias: (OUT) += or NULL;
- * dout: (N, OUT), in: (N, IN), weight: (OUT, IN).  dweight NULL skips parameter grads. */
-static void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
-                            const float *in, const float *weight, int64_t N, int64_t IN, int64_t OUT)
-{
-    if (is_narrow(IN, OUT)) {
-        narrow_backward[IN - 1][OUT - 1](din, dweight, dbias, dout, in, weight, N);
-        return;
-    }
-    lap_gemm(din, dout, weight, 0, 0, N, IN, OUT, 1.0f, 0.0f);
-    if (dweight)
-        lap_gemm(dweight, dout, in, 1, 0, OUT, IN, N, 1.0f, 1.0f);
-    if (dbias)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t o = 0; o < OUT; o++)
-                dbias[o] += dout[n * OUT + o];
-}
-
-static int linear_check(linear *l, const lap_tensor *input)
-{
-    char shape[LAP_SHAPE_BUF], wshape[LAP_SHAPE_BUF];
-    if (input->ndim != 2)
-        return lap_error("Linear: input of shape %s must be 2-D (batch, %lld features)",
-                         lap_shape_str(input, shape, sizeof shape), (long long)l->in_features);
-    if (input->shape[1] != l->in_features)
-        return lap_error("Linear: input of shape %s has %lld features, expected %lld (weight of shape %s)",
-                         lap_shape_str(input, shape, sizeof shape), (long long)input->shape[1],
-                         (long long)l->in_features, lap_shape_str(l->base.params[0], wshape, sizeof wshape));
-    return LAP_OK;
-}
-
-static int linear_fwd(lap_module *m, lap_tensor *input)
-{
-    linear *l = (linear *)m;
-    if (linear_check(l, input) != LAP_OK)
-        return LAP_ERR;
-    int64_t N = input->shape[0];
-    int64_t shape[2] = {N, l->out_features};
-    if (lap_tensor_ensure(&m->output, 2, shape) != LAP_OK)
-        return LAP_ERR;
-    linear_forward(lap_data(m->output), lap_data(input), lap_data(m->params[0]),
-                   l->has_bias ? lap_data(m->params[1]) : NULL, N, l->in_features, l->out_features);
-    return LAP_OK;
-}
-
-static int linear_bwd(lap_module *m, const lap_tensor *grad_output)
-{
-    linear *l = (linear *)m;
-    if (lap_tensor_ensure_like(&m->grad_input, m->input) != LAP_OK)
-        return LAP_ERR;
-    int learn = !m->frozen;
-    linear_backward(lap_data(m->grad_input), learn ? lap_data(m->grads[0]) : NULL,
-                    learn && l->has_bias ? lap_data(m->grads[1]) : NULL, lap_data(grad_output),
-                    lap_data(m->input), lap_data(m->params[0]), m->input->shape[0], l->in_features,
-                    l->out_features);
-    return LAP_OK;
-}
-
-static void linear_describe(const lap_module *m, char *buf, size_t size)
-{
-    const linear *l = (const linear *)m;
-    snprintf(buf, size, "Linear(%lld -> %lld%s)%s", (long long)l->in_features, (long long)l->out_features,
-             l->has_bias ? "" : ", no bias", m->frozen ? " frozen" : "");
-}
-
-static const lap_module_ops linear_ops = {"Linear", linear_fwd, linear_bwd, NULL, linear_describe};
-
-lap_module *lap_linear_new(int64_t in_features, int64_t out_features, int bias)
-{
-    if (in_features <= 0 || out_features <= 0) {
-        lap_error("Linear: sizes must be positive, got %lld -> %lld", (long long)in_features,
-                  (long long)out_features);
-        return NULL;
-    }
-    linear *l = lap_calloc(1, sizeof *l);
-    if (!l)
-        return NULL;
-    lap_module_init(&l->base, &linear_ops);
-    l->in_features = in_features;
-    l->out_features = out_features;
-    l->has_bias = bias;
-    if (lap_module_add_param(&l->base, "weight", lap_tensor_new2(out_features, in_features)) != LAP_OK ||
-        (bias && lap_module_add_param(&l->base, "bias", lap_tensor_new(1, &out_features)) != LAP_OK)) {
-        lap_module_release(&l->base);
-        return NULL;
-    }
-    return &l->base;
-}
-
-/* --------------------------------------------------------------- BatchNorm */
+#include "nn/module.h"
+#include "nn/registry.h"
 
 typedef struct batchnorm {
     lap_module base;
     int64_t features;
     double momentum, eps;
-    lap_tensor *running_mean, *running_var;
+    lap_tensor *running_mean, *running_var;   /* the module's buffers (base.buffers) */
     lap_tensor *normalized;     /* x_hat, shape of the input; (N, C) inputs only */
     float *inv_std;             /* per feature, of the last forward */
     float *mean_used;           /* per feature, of the last forward */
@@ -716,8 +516,6 @@ static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
 static void batchnorm_destroy(lap_module *m)
 {
     batchnorm *bn = (batchnorm *)m;
-    lap_tensor_release(bn->running_mean);
-    lap_tensor_release(bn->running_var);
     lap_tensor_release(bn->normalized);
     free(bn->inv_std);
     free(bn->mean_used);
@@ -732,8 +530,34 @@ static void batchnorm_describe(const lap_module *m, char *buf, size_t size)
              bn->eps, m->frozen ? " frozen" : "");
 }
 
-static const lap_module_ops batchnorm_ops = {"BatchNorm", batchnorm_fwd, batchnorm_bwd, batchnorm_destroy,
-                                             batchnorm_describe};
+/* weight 1, bias 0: the identity until trained, as torch's reset_parameters. */
+static int batchnorm_reset(lap_module *m)
+{
+    lap_fill(lap_data(m->params[0]), 1.0f, lap_numel(m->params[0]));
+    lap_fill(lap_data(m->params[1]), 0.0f, lap_numel(m->params[1]));
+    return LAP_OK;
+}
+
+static const lap_field batchnorm_fields[] = {
+    {"features", LAP_FIELD_INT64, offsetof(batchnorm, features), 0, NULL},
+    {"momentum", LAP_FIELD_DOUBLE, offsetof(batchnorm, momentum), 0, NULL},
+    {"eps", LAP_FIELD_DOUBLE, offsetof(batchnorm, eps), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+/* weight, bias, running mean and variance */
+static double batchnorm_floats(const double *v) { return 4 * v[0]; }
+
+const lap_module_ops lap_batchnorm_ops = {
+    .type = "BatchNorm", .forward = batchnorm_fwd, .backward = batchnorm_bwd, .destroy = batchnorm_destroy,
+    .describe = batchnorm_describe, .fields = batchnorm_fields, .reset = batchnorm_reset,
+    .config_floats = batchnorm_floats,
+};
+
+lap_module *lap_batchnorm_from_config(const lap_config *c)
+{
+    return lap_batchnorm_new((int64_t)c->values[0], c->values[1], c->values[2]);
+}
 
 lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps)
 {
@@ -748,219 +572,41 @@ lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps)
     batchnorm *bn = lap_calloc(1, sizeof *bn);
     if (!bn)
         return NULL;
-    lap_module_init(&bn->base, &batchnorm_ops);
+    lap_module_init(&bn->base, &lap_batchnorm_ops);
     bn->features = features;
     bn->momentum = momentum;
     bn->eps = eps;
-    bn->running_mean = lap_tensor_new(1, &features);
-    bn->running_var = lap_tensor_new(1, &features);
     bn->inv_std = lap_calloc((size_t)features, sizeof(float));
     bn->mean_used = lap_calloc((size_t)features, sizeof(float));
     bn->work = lap_calloc(4 * (size_t)features + 1, sizeof(double));
     bn->work_float = lap_calloc((size_t)features, 3 * sizeof(float));
-    lap_tensor *weight = lap_tensor_new(1, &features);
-    if (!bn->running_mean || !bn->running_var || !bn->inv_std || !bn->mean_used || !bn->work || !bn->work_float ||
-        !weight) {
-        lap_tensor_release(weight);
+    if (!bn->inv_std || !bn->mean_used || !bn->work || !bn->work_float ||
+        lap_module_add_param(&bn->base, "weight", lap_tensor_new(1, &features)) != LAP_OK ||
+        lap_module_add_param(&bn->base, "bias", lap_tensor_new(1, &features)) != LAP_OK ||
+        lap_module_add_buffer(&bn->base, "running_mean", lap_tensor_new(1, &features)) != LAP_OK ||
+        lap_module_add_buffer(&bn->base, "running_var", lap_tensor_new(1, &features)) != LAP_OK) {
         lap_module_release(&bn->base);
         return NULL;
     }
-    lap_fill(lap_data(weight), 1.0f, features);
+    bn->running_mean = bn->base.buffers[0];
+    bn->running_var = bn->base.buffers[1];
     lap_fill(lap_data(bn->running_var), 1.0f, features);
-    if (lap_module_add_param(&bn->base, "weight", weight) != LAP_OK ||
-        lap_module_add_param(&bn->base, "bias", lap_tensor_new(1, &features)) != LAP_OK) {
-        lap_module_release(&bn->base);
-        return NULL;
-    }
+    batchnorm_reset(&bn->base);
     return &bn->base;
 }
 
 lap_tensor *lap_batchnorm_running_mean(lap_module *m)
 {
-    return m && m->ops == &batchnorm_ops ? ((batchnorm *)m)->running_mean : NULL;
+    return m && m->ops == &lap_batchnorm_ops ? ((batchnorm *)m)->running_mean : NULL;
 }
 
 lap_tensor *lap_batchnorm_running_var(lap_module *m)
 {
-    return m && m->ops == &batchnorm_ops ? ((batchnorm *)m)->running_var : NULL;
+    return m && m->ops == &lap_batchnorm_ops ? ((batchnorm *)m)->running_var : NULL;
 }
-
-/* ------------------------------------------------------------- activations */
-
-/* The three activations differ only in f(x) and f'(x) written as a function of y = f(x). */
-typedef enum { ACT_RELU, ACT_TANH, ACT_SIGMOID } activation_kind;
-
-typedef struct activation {
-    lap_module base;
-    activation_kind kind;
-    int inplace;     /* ReLU only: the output overwrites the input (torch's ReLU(inplace=True)) */
-} activation;
-
-/* out: (count); in: (count) */
-LAP_KERNEL(activation_forward, (float *restrict out, const float *restrict in, activation_kind kind, int64_t count),
-           (out, in, kind, count),
-{
-    switch (kind) {
-    case ACT_RELU:
-        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++)
-            out[i] = in[i] > 0 ? in[i] : 0.0f;);
-        break;
-    case ACT_TANH:
-        PARALLEL_FOR(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++)
-            out[i] = tanhf(in[i]););
-        break;
-    case ACT_SIGMOID:
-        PARALLEL_FOR(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++)
-            out[i] = 1.0f / (1.0f + expf(-in[i])););
-        break;
-    }
-})
-
-/* din: (count) overwritten; dout, out: (count) */
-LAP_KERNEL(activation_backward, (float *restrict din, const float *restrict dout, const float *restrict out,
-                                activation_kind kind, int64_t count),
-           (din, dout, out, kind, count),
-{
-    switch (kind) {
-    case ACT_RELU:
-        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++) {
-            float g = dout[i];   /* loaded unconditionally, so the select needs no branch */
-            din[i] = out[i] > 0 ? g : 0.0f;
-        });
-        break;
-    case ACT_TANH:
-        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++)
-            din[i] = dout[i] * (1.0f - out[i] * out[i]););
-        break;
-    case ACT_SIGMOID:
-        PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-        for (int64_t i = 0; i < count; i++)
-            din[i] = dout[i] * out[i] * (1.0f - out[i]););
-        break;
-    }
-})
-
-/* x: (count) overwritten by relu(x) */
-LAP_KERNEL(relu_inplace, (float *x, int64_t count), (x, count),
-{
-    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-    for (int64_t i = 0; i < count; i++)
-        x[i] = x[i] > 0 ? x[i] : 0.0f;);
-})
-
-/* g: (count) overwritten by the ReLU's input gradient; out: (count) its output */
-LAP_KERNEL(relu_grad_inplace, (float *g, const float *out, int64_t count), (g, out, count),
-{
-    PARALLEL_FOR_SIMD(count >= PARALLEL_MIN,
-    for (int64_t i = 0; i < count; i++)
-        g[i] = out[i] > 0 ? g[i] : 0.0f;);
-})
-
-static int activation_fwd(lap_module *m, lap_tensor *input)
-{
-    if (((activation *)m)->inplace) {
-        /* The output is the input's own storage: one activation-sized buffer less.
-         * The backward pass needs only the output, so nothing is lost. */
-        if (m->output != input) {
-            lap_tensor_release(m->output);
-            m->output = lap_tensor_retain(input);
-        }
-        relu_inplace(lap_data(input), lap_numel(input));
-        return LAP_OK;
-    }
-    if (lap_tensor_ensure_like(&m->output, input) != LAP_OK)
-        return LAP_ERR;
-    activation_forward(lap_data(m->output), lap_data(input), ((activation *)m)->kind, lap_numel(input));
-    return LAP_OK;
-}
-
-static int activation_bwd(lap_module *m, const lap_tensor *grad_output)
-{
-    if (((activation *)m)->inplace) {
-        /* In place here too: the gradient overwrites grad_output, which in a
-         * network is the next module's input gradient, dead once consumed. */
-        lap_tensor *grad = (lap_tensor *)grad_output;
-        if (m->grad_input != grad) {
-            lap_tensor_release(m->grad_input);
-            m->grad_input = lap_tensor_retain(grad);
-        }
-        relu_grad_inplace(lap_data(grad), lap_data(m->output), lap_numel(grad));
-        return LAP_OK;
-    }
-    if (lap_tensor_ensure_like(&m->grad_input, m->input) != LAP_OK)
-        return LAP_ERR;
-    activation_backward(lap_data(m->grad_input), lap_data(grad_output), lap_data(m->output),
-                        ((activation *)m)->kind, lap_numel(grad_output));
-    return LAP_OK;
-}
-
-static const lap_module_ops relu_ops = {"ReLU", activation_fwd, activation_bwd, NULL, NULL};
-static const lap_module_ops tanh_ops = {"Tanh", activation_fwd, activation_bwd, NULL, NULL};
-static const lap_module_ops sigmoid_ops = {"Sigmoid", activation_fwd, activation_bwd, NULL, NULL};
-
-static lap_module *activation_new(const lap_module_ops *ops, activation_kind kind)
-{
-    activation *a = lap_calloc(1, sizeof *a);
-    if (!a)
-        return NULL;
-    lap_module_init(&a->base, ops);
-    a->kind = kind;
-    return &a->base;
-}
-
-lap_module *lap_relu_new(void) { return activation_new(&relu_ops, ACT_RELU); }
-
-int lap_relu_is_inplace(const lap_module *m)
-{
-    return lap_module_is(m, "ReLU") && ((const activation *)m)->inplace;
-}
-
-lap_module *lap_relu_inplace_new(void)
-{
-    lap_module *m = activation_new(&relu_ops, ACT_RELU);
-    if (m)
-        ((activation *)m)->inplace = 1;
-    return m;
-}
-lap_module *lap_tanh_new(void) { return activation_new(&tanh_ops, ACT_TANH); }
-lap_module *lap_sigmoid_new(void) { return activation_new(&sigmoid_ops, ACT_SIGMOID); }
-
-/* -------------------------------------------------------------- Sequential */
-
-/* Memory: in training, the output of a BatchNorm over (N, C, ...) followed by an
- * in-place ReLU (the input of the next module, in the paper's blocks a convolution)
- * is not kept from the forward to the backward pass: it is evicted once the next
- * module's forward has run, recomputed from the BatchNorm's input and the statistics
- * its forward used just before the next module's backward, and evicted again once
- * the ReLU's backward is done.  The recomputation repeats the forward's arithmetic,
- * so values are bit for bit the same; it costs one elementwise pass per BatchNorm
- * and saves one activation per BatchNorm (CIFAR ResNet9: 17 of 13 MB). */
-static int recomputes_output(const lap_module *seq, int i)
-{
-    /* Called for every child in both passes: pointer tests, no string compares. */
-    if (!seq->training || i < 0 || i + 2 >= seq->nchildren || seq->children[i]->ops != &batchnorm_ops ||
-        seq->children[i + 1]->ops != &relu_ops || !((const activation *)seq->children[i + 1])->inplace)
-        return 0;
-    const lap_tensor *out = seq->children[i]->output;
-    return out && out == seq->children[i + 1]->output && out->ndim >= 3 && lap_numel(out) >= PARALLEL_MIN;
-}
-
-/* A BatchNorm followed by an in-place ReLU computes relu(batchnorm(x)) in one pass
- * (one read and one write of the activation less); the ReLU then only records it. */
-static int fuses_relu(const lap_module *seq, int i)
-{
-    return i + 1 < seq->nchildren && seq->children[i]->ops == &batchnorm_ops &&
-           seq->children[i + 1]->ops == &relu_ops && ((const activation *)seq->children[i + 1])->inplace;
-}
-
 
 /* Recomputes relu(batchnorm(input)) into the BatchNorm's (evicted) output. */
-static int batchnorm_relu_recompute(lap_module *m)
+int lap_batchnorm_relu_recompute(lap_module *m)
 {
     batchnorm *bn = (batchnorm *)m;
     lap_tensor *out = m->output;
@@ -974,71 +620,4 @@ static int batchnorm_relu_recompute(lap_module *m)
     return LAP_OK;
 }
 
-static int sequential_fwd(lap_module *m, lap_tensor *input)
-{
-    if (m->nchildren == 0)
-        return lap_error("Sequential: no modules");
-    lap_tensor *x = input;
-    int inference = lap_inference_active();
-    for (int i = 0; i < m->nchildren; i++) {
-        lap_module *child = m->children[i];
-        int fused = fuses_relu(m, i);
-        if (fused)
-            ((batchnorm *)child)->fuse_relu = 1;
-        int status = lap_module_forward(child, x);
-        if (fused)
-            ((batchnorm *)child)->fuse_relu = 0;
-        if (status != LAP_OK)
-            return lap_error_wrap("Sequential", NULL, i + 1);
-        if (inference && i > 0 && m->children[i - 1]->output != child->output && m->children[i - 1]->output != input)
-            lap_tensor_evict(m->children[i - 1]->output);   /* consumed; kept by nobody else */
-        x = child->output;
-        if (fused) {
-            /* The ReLU's output is already in x: it only takes it as input and output. */
-            i++;
-            lap_module_adopt_forward(m->children[i], x, x);
-        }
-        if (recomputes_output(m, i - 2))
-            lap_tensor_evict(m->children[i - 2]->output);
-    }
-    /* The output is the last child's buffer, shared (one more reference). */
-    if (m->output != x) {
-        lap_tensor_release(m->output);
-        m->output = lap_tensor_retain(x);
-    }
-    return LAP_OK;
-}
-
-static int sequential_bwd(lap_module *m, const lap_tensor *grad_output)
-{
-    const lap_tensor *grad = grad_output;
-    for (int i = m->nchildren - 1; i >= 0; i--) {
-        if (recomputes_output(m, i - 2) && lap_tensor_is_evicted(m->children[i - 2]->output) &&
-            batchnorm_relu_recompute(m->children[i - 2]) != LAP_OK)
-            return lap_error_wrap("Sequential", NULL, i - 1);
-        if (lap_module_backward(m->children[i], grad) != LAP_OK)
-            return lap_error_wrap("Sequential", NULL, i + 1);
-        if (recomputes_output(m, i - 1))
-            lap_tensor_evict(m->children[i - 1]->output);
-        /* Child i+1's gradient has been consumed: its memory can serve the next one. */
-        if (i + 1 < m->nchildren)
-            lap_module_drop_grad_input(m->children[i + 1]);
-        grad = m->children[i]->grad_input;
-    }
-    if (m->grad_input != grad) {
-        lap_tensor_release(m->grad_input);
-        m->grad_input = lap_tensor_retain((lap_tensor *)grad);
-    }
-    return LAP_OK;
-}
-
-static const lap_module_ops sequential_ops = {"Sequential", sequential_fwd, sequential_bwd, NULL, NULL};
-
-lap_module *lap_sequential_new(void)
-{
-    lap_module *m = lap_calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
-    lap_module_init(m, &sequential_ops);
-    return m;
-}
+void lap_batchnorm_fuse_relu(lap_module *m, int on) { ((batchnorm *)m)->fuse_relu = on; }
