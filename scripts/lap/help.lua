@@ -558,6 +558,46 @@ doc("line_shape", "lap.line_shape(states)",
   "states is a table of (N, D) tensors such as net:states(x). Returns the score and the number of points " ..
   "counted (points whose end-to-end distance is below 1e-12 are skipped).")
 
+-- Attacks, probes and the detector (bindings/lap_attack.c).
+area("attack", "lap.attack (adversarial examples), probes of a network, the detector")
+doc("attack.fgsm", "lap.attack.fgsm{net, x, labels, epsilon, clip = {lo, hi}, batch = 1000}",
+  "FGSM: x + epsilon * sign(dL/dx), clipped to [lo, hi] (no clipping without clip): a tensor shaped like x.",
+  "L is the mean cross-entropy in eval mode (net:input_gradient); sign(0) = 0. clip is the data's valid range " ..
+  "after normalization, e.g. {-0.1307/0.3081, (1-0.1307)/0.3081} for MNIST. Parameter gradients are untouched.")
+doc("attack.pgd", "lap.attack.pgd{net, x, labels, epsilon, alpha = epsilon/4, steps = 10, clip, " ..
+  "random_start = true, seed, start, batch = 1000}",
+  "PGD in the L-infinity ball: from a random start, steps of alpha * sign(dL/dx), each projected on the ball " ..
+  "and clipped.",
+  "The start is x + delta, delta uniform in [-epsilon, epsilon] from lap's global generator (or a private one " ..
+  "with seed), or the given start tensor (a delta shaped like x). Each step: x_t += alpha sign(g), " ..
+  "x_t = clamp(x + clamp(x_t - x, -eps, eps), lo, hi) (torchattacks' PGD). Independent of batch.")
+doc("logistic_fit", "lap.logistic_fit(x, y [, {l2 = 1e-3, standardize = true, iterations = 100}])",
+  "L2-penalized logistic regression of y (0/1) on the rows of x (N, D): a table of D + 1 weights, intercept last.",
+  "Minimizes sum of log-losses + l2/2 ||w||^2 (intercept unpenalized; scikit-learn's C = 1/l2) by Newton's " ..
+  "method in double; with standardize the penalty acts on standardized features and the weights are returned " ..
+  "for the raw ones. Second value: the Newton steps taken.")
+doc("logistic_predict", "lap.logistic_predict(weights, x)",
+  "Probabilities 1 / (1 + e^-(w.x + b)) for the rows of x: an (N) tensor.")
+doc("roc", "lap.roc(scores, y)",
+  "The ROC curve of scores against 0/1 labels: fpr, tpr (tables, from (0,0) to (1,1)) and the AUC.",
+  "One point per distinct score; the AUC (trapezoids) is the probability that a positive outscores a " ..
+  "negative, ties counting one half.")
+doc("Module:input_gradient", "net:input_gradient(x, labels)",
+  "The gradient of the mean cross-entropy with respect to the input x, in eval mode, and the loss.",
+  "Any network that maps x to (N, C) logits. No parameter gradient is touched; modes, frozen flags and " ..
+  "transport weights are restored. The network's recorded states are those of x afterwards.")
+doc("Module:state_gradients", "net:state_gradients(x, labels)",
+  "ResNet: {dL/dx_0, ..., dL/dx_K}, the loss's gradient at every state (eval mode), and the loss.")
+doc("Module:block_alignment", "net:block_alignment(x, labels)",
+  "ResNet: an (N, K) tensor of cos(v_k(x_k), -dL/dx_k) per point and block, and a table of per-block means.",
+  "1 when a block moves the point along the loss's steepest descent; NaN where a vector is zero (left out " ..
+  "of the means).")
+doc("Module:displacement_norms", "net:displacement_norms(x)",
+  "ResNet: an (N, K) tensor of ||v_k(x_k)|| per point and block (eval mode): the transport-dynamics features.")
+doc("Module:line_shapes", "net:line_shapes(x)",
+  "ResNet: an (N) tensor, per point sum_k ||x_{k+1} - x_k|| / ||x_K - x_0|| (1 = straight; NaN when the " ..
+  "end-to-end distance is below 1e-12). Their mean is net:line_shape(x).")
+
 -- Aliases: other spellings people type.
 local aliases = {
   ["Tensor[i]"] = "Tensor.indexing", ["t[i]"] = "Tensor.indexing", ["#t"] = "Tensor.indexing",
