@@ -1,14 +1,8 @@
-/* attack.h: input gradients and L-infinity adversarial attacks (FGSM, PGD) on any
+/* attack.h: L-infinity adversarial attacks (FGSM, PGD) on any
  * classifier lap builds.
  *
- * The input gradient is the gradient of the mean cross-entropy of a batch with
- * respect to the network's input, taken in eval mode (BatchNorm on running
- * statistics).  It touches no parameter gradient: every module is frozen for the
- * pass (the input gradient still flows through frozen modules), a ResNet's
- * transport weight is 0, and each module's mode, frozen flag and transport
- * weight are restored afterwards.  What the pass leaves behind is what any
- * forward and backward leave: the modules' output and input-gradient buffers,
- * and a ResNet's recorded states and displacements (of x).
+ * The gradient is lap_input_gradient's (probes.h): the mean cross-entropy's, in
+ * eval mode, in a quiet pass that touches no parameter gradient.
  *
  * Attacks (Goodfellow et al. 2015; Madry et al. 2018), with g = sign(dL/dx),
  * sign(0) = 0 as torch.sign:

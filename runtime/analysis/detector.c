@@ -161,9 +161,19 @@ int lap_logistic_fit(double *weights, int *iterations, const double *x, const do
             converged = 1;
             break;
         }
+        memcpy(row, grad, (size_t)n * sizeof *row);
         if (cholesky_solve(hessian, grad, n) != LAP_OK) {
             lap_error("logistic_fit: the Hessian is singular (collinear or constant features? use l2 > 0)");
             goto done;
+        }
+        /* Newton decrement g^T H^-1 g / 2: the objective's predicted decrease.  Below
+         * double precision's resolution of f the answer cannot improve. */
+        double decrement = 0;
+        for (int64_t j = 0; j < n; j++)
+            decrement += row[j] * grad[j];
+        if (decrement / 2 <= 1e-13 * (1 + fabs(f))) {
+            converged = 1;
+            break;
         }
         double t = 1, trial_f = f;
         for (int halvings = 0; halvings < 60; halvings++, t *= 0.5) {
