@@ -285,6 +285,38 @@ for _, sweep in ipairs(sweeps) do
   curves_panels[#curves_panels + 1] = { title = sweep.name .. ": accuracy under attack", ylabel = "accuracy %",
     series = sweep.series }
 
+  -- Paired by seed: both methods of a seed share the data, the split or subset and
+  -- the initial weights, so their difference has less noise than each cell.
+  do
+    local by_seed = {}
+    for _, method in ipairs(methods) do
+      for _, r in ipairs(records_of(sweep, method)) do
+        by_seed[r.seed] = by_seed[r.seed] or {}
+        by_seed[r.seed][method] = r
+      end
+    end
+    local function paired(get)
+      local pairs_ = {}
+      for _, both in pairs(by_seed) do
+        local a, b = both.ResNet and get(both.ResNet), both.LAP and get(both.LAP)
+        if type(a) == "number" and type(b) == "number" then pairs_[#pairs_ + 1] = { lap = b, resnet = a } end
+      end
+      return (cell(pairs_, function(p) return p.lap - p.resnet end, 100))
+    end
+    local headers = { sweep.name .. " LAP - ResNet, paired by seed, points (PGD)", "clean" }
+    local row = { "difference", (paired(function(r) return r.clean end)) }
+    for i, eps in ipairs(sweep.eps) do
+      if eps > 0 then
+        headers[#headers + 1] = string.format("eps %g%s", eps, sweep.unit)
+        row[#row + 1] = paired(function(r) return r.robust_pgd[i] end)   -- PGD
+      end
+    end
+    headers[#headers + 1] = "detector AUC x 100"
+    row[#row + 1] = paired(function(r) return r.auc end)
+    print()
+    report.table(headers, { row })
+  end
+
   -- detection and diagnostics
   local headers = { sweep.name .. string.format(" (PGD eps %g%s)", sweep.detect_eps, sweep.unit), "detector AUC",
     "pairs", "line shape", "mean cos(v_k, -grad)", "sum W1" }

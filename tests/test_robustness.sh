@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_robustness.sh: experiments/robustness.lua end to end at a tiny size: both
 # sweeps (circles, and MNIST on random images written here in MNIST's IDX format),
-# the robust-accuracy tables with intervals, the detector and diagnostics table,
+# the robust-accuracy tables with intervals, the paired differences, the detector
+# and diagnostics table,
 # the three PNG files and the summary CSV.
 : "${LAPRUN:=./laprun}"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -29,7 +30,7 @@ out="$dir/out"
   --mnist-instances 1 --mnist-size 20 --mnist-epochs 1 --mnist-eps 0,0.1 --mnist-steps 2 --data "$dir/mnist" \
   --out "$out" > "$dir/log" 2>&1 || { cat "$dir/log"; fail "robustness.lua exited non-zero"; }
 for text in "circles PGD accuracy %" "circles FGSM accuracy %" "MNIST PGD accuracy %" "detector AUC" \
-    "LAP-ResNet (n=2)" "ResNet (n=1)" "eps 0.3" "eps 0.1 px"; do
+    "LAP-ResNet (n=2)" "ResNet (n=1)" "eps 0.3" "eps 0.1 px" "LAP - ResNet, paired by seed"; do
   grep -q -F "$text" "$dir/log" || { cat "$dir/log"; fail "the output has no '$text'"; }
 done
 # circles: two instances, so cells are intervals "mean, [low, high]"
