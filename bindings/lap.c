@@ -261,6 +261,7 @@ int luaopen_lap(lua_State *L)
     lapL_open_train(L);
     lapL_open_plot(L);
     lapL_open_analysis(L);
+    lapL_open_attack(L);   /* after lapL_open_nn: adds module methods */
     lapL_open_util(L);
     lapL_open_checkpoint(L);
     lapL_open_mpi(L);

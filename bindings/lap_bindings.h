@@ -33,6 +33,7 @@ void lapL_open_init(lua_State *L);
 void lapL_open_optim(lua_State *L);
 void lapL_open_train(lua_State *L);
 void lapL_open_analysis(lua_State *L);
+void lapL_open_attack(lua_State *L);
 void lapL_open_plot(lua_State *L);
 void lapL_open_checkpoint(lua_State *L);
 void lapL_open_util(lua_State *L);

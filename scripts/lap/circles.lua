@@ -79,7 +79,7 @@ end
 
 -- Trains one network; returns {best_accuracy, final_accuracy, epochs, lambda,
 -- transport, energy, epochs_metrics = {loss, train_accuracy, test_accuracy, lambda}}
--- (and the trained net as a second value).
+-- (and the trained net and the test set as second and third values).
 function M.train(config, seed)
   local c = M.config(config)
   seed = seed or 0
@@ -99,7 +99,7 @@ function M.train(config, seed)
     epochs_metrics = metrics }
   local evaluation = trainer:evaluate(test)
   result.transport, result.energy, result.lambda = evaluation.transport, evaluation.energy, trainer.lambda
-  return result, net
+  return result, net, test
 end
 
 return M

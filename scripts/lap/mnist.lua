@@ -30,7 +30,8 @@ function M.train(config, seed)
   local train_full, test_full = sets(c.data, c.test_size)
   local train = train_full:subset_random { size = c.train_size, seed = seed, balanced = c.balanced }
   local test = test_full:subset((function() local rows = {} for i = 1, #test_full do rows[i] = i end return rows end)())
-  test:normalize(train:normalize())   -- the test copy is normalized, the cached set stays raw
+  local statistics = train:normalize()
+  test:normalize(statistics)   -- the test copy is normalized, the cached set stays raw
   lap.manual_seed(seed)
   local net = models.one_rep_resnet { dataset = "mnist" }
   lap.init.orthogonal(net, { gain = c.gain })
@@ -46,7 +47,8 @@ function M.train(config, seed)
     metrics[epoch] = { train_loss = r.loss, test_accuracy = r.test_accuracy, test_transport = r.test_transport,
       lambda = r.lambda }
   end
-  return { best_accuracy = best, epochs = c.epochs, epochs_metrics = metrics }
+  -- also the trained net, the normalized test set and the statistics (for probes and attacks)
+  return { best_accuracy = best, epochs = c.epochs, epochs_metrics = metrics }, net, test, statistics
 end
 
 return M
