@@ -115,6 +115,16 @@ static int nn_batchnorm(lua_State *L)
     return push_new_module(L, lap_batchnorm_new(features, momentum, eps));
 }
 
+static int nn_layernorm(lua_State *L)
+{
+    lua_Integer features = luaL_checkinteger(L, 1);
+    static const char *const options[] = {"eps", "affine", NULL};
+    lapL_checkoptions(L, 2, "nn.LayerNorm", options);
+    double eps = lapL_optnumber(L, 2, "eps", 1e-5, "nn.LayerNorm");
+    int affine = lapL_optboolean(L, 2, "affine", 1, "nn.LayerNorm");
+    return push_new_module(L, lap_layernorm_new(features, eps, affine));
+}
+
 static int nn_relu(lua_State *L)
 {
     static const char *const options[] = {"inplace", NULL};
@@ -664,7 +674,7 @@ void lapL_open_nn(lua_State *L)
     lua_pop(L, 1);
 
     static const luaL_Reg functions[] = {
-        {"Linear", nn_linear},   {"BatchNorm", nn_batchnorm},   {"ReLU", nn_relu},
+        {"Linear", nn_linear},   {"BatchNorm", nn_batchnorm},   {"LayerNorm", nn_layernorm}, {"ReLU", nn_relu},
         {"Tanh", nn_tanh},       {"Sigmoid", nn_sigmoid},       {"Sequential", nn_sequential},
         {"ResNet", nn_resnet},   {"cross_entropy", nn_cross_entropy}, {"types", nn_types},
         {NULL, NULL},

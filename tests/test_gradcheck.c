@@ -278,6 +278,14 @@ int main(void)
     randomize_params(m, 1.0);
     lap_module_train(m, 0);
     run_module("BatchNorm, eval", m, 2, batch2, 0);
+    m = lap_layernorm_new(3, 1e-5, 1);
+    randomize_params(m, 1.0);
+    run_module("LayerNorm (N, F)", m, 2, batch2, 0);
+    int64_t rows4[3] = {5, 3, 4};
+    m = lap_layernorm_new(4, 1e-3, 1);
+    randomize_params(m, 1.0);
+    run_module("LayerNorm (N, S, F)", m, 3, rows4, 0);
+    run_module("LayerNorm without affine", lap_layernorm_new(3, 1e-5, 0), 2, batch2, 0);
     run_module("ReLU", lap_relu_new(), 2, batch2, 0);
     run_module("Tanh", lap_tanh_new(), 2, batch2, 0);
     run_module("Sigmoid", lap_sigmoid_new(), 2, batch2, 0);

@@ -37,6 +37,7 @@ local examples = {
   Linear = { make = function() return lap.nn.Linear(5, 3, { bias = false }) end, input = { 4, 5 } },
   BatchNorm = { make = function() return lap.nn.BatchNorm(3, { eps = 0.123456789, momentum = 0.3333333333 }) end,
     input = { 6, 3, 2, 2 } },
+  LayerNorm = { make = function() return lap.nn.LayerNorm(5, { eps = 0.0123456789 }) end, input = { 2, 3, 5 } },
   ReLU = { make = function() return lap.nn.ReLU { inplace = true } end, input = { 4, 3 } },
   Tanh = { make = function() return lap.nn.Tanh() end, input = { 4, 3 } },
   Sigmoid = { make = function() return lap.nn.Sigmoid() end, input = { 4, 3 } },

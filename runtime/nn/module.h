@@ -170,6 +170,8 @@ int lap_module_is(const lap_module *m, const char *type);
 /* ---- layers (linear.c, batchnorm.c, activations.c, sequential.c) ---- */
 lap_module *lap_linear_new(int64_t in_features, int64_t out_features, int bias);
 lap_module *lap_batchnorm_new(int64_t features, double momentum, double eps);
+/* LayerNorm over the last dimension (layernorm.c); affine: learned weight and bias (F). */
+lap_module *lap_layernorm_new(int64_t features, double eps, int affine);
 lap_module *lap_relu_new(void);
 /* ReLU working in place, like torch's ReLU(inplace=True): its output overwrites its
  * input and its backward overwrites grad_output (two buffers saved; use it where

@@ -11,6 +11,7 @@
 
 DECLARE(linear)
 DECLARE(batchnorm)
+DECLARE(layernorm)
 DECLARE(relu)
 DECLARE(tanh)
 DECLARE(sigmoid)
@@ -26,6 +27,7 @@ DECLARE(resnet)
 static const lap_module_type types[] = {
     {"Linear", &lap_linear_ops, lap_linear_from_config},
     {"BatchNorm", &lap_batchnorm_ops, lap_batchnorm_from_config},
+    {"LayerNorm", &lap_layernorm_ops, lap_layernorm_from_config},
     {"ReLU", &lap_relu_ops, lap_relu_from_config},
     {"Tanh", &lap_tanh_ops, lap_tanh_from_config},
     {"Sigmoid", &lap_sigmoid_ops, lap_sigmoid_from_config},
