@@ -91,6 +91,7 @@ typedef struct lap_trainer {
     lap_tensor **statistics;      /* the net's running statistics (not retained: the net holds them), */
     int nstatistics, statistics_capacity;
     uint64_t statistics_generation;   /* ... listed at this lap_module_structure_generation */
+    uint64_t train_mode_generation, train_mode_structure;   /* net set to train mode at these generations */
     int refcount;
 } lap_trainer;
 
