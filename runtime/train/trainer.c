@@ -190,6 +190,23 @@ static int copy_statistics(lap_trainer *t, int restore)
             t->saved_statistics = grown;
             t->saved_capacity = total;
         }
+        /* One storage for all of them, so that a step saves them with one copy (a copy
+         * per 2-float tensor of a 100-block network cost 3-4 % of its step). */
+        lap_tensor_release(t->flat_statistics);
+        t->flat_statistics = t->nstatistics > 0 ? lap_tensor_gather(t->statistics, t->nstatistics) : NULL;
+        t->statistics_layout = 0;
+    }
+    if (t->flat_statistics && t->statistics_layout != lap_tensor_layout_generation()) {
+        t->statistics_layout = lap_tensor_layout_generation();
+        t->statistics_gathered = lap_tensor_gathered(t->statistics, t->nstatistics, t->flat_statistics);
+    }
+    if (t->flat_statistics && t->statistics_gathered) {
+        size_t bytes = (size_t)lap_numel(t->flat_statistics) * sizeof(float);
+        if (restore)
+            memcpy(lap_data(t->flat_statistics), t->saved_statistics, bytes);
+        else
+            memcpy(t->saved_statistics, lap_data(t->flat_statistics), bytes);
+        return LAP_OK;
     }
     size_t at = 0;
     for (int i = 0; i < t->nstatistics; i++) {
@@ -489,6 +506,7 @@ void lap_trainer_release(lap_trainer *t)
     free(t->batch_y);
     free(t->saved_statistics);
     free(t->statistics);
+    lap_tensor_release(t->flat_statistics);
     free(t);
 }
 
