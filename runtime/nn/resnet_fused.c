@@ -22,6 +22,7 @@
  * which makes the plan again.  Limits: one network at a time per process keeps its
  * plan (another network's planned calls make it stale: correct, only slower).
  */
+#include <math.h>
 #include <stdlib.h>
 #ifdef __SSE2__
 #include <immintrin.h>
@@ -401,6 +402,23 @@ void lap_resnet_plan_backward(lap_resnet *net)
 
 /* ---- the fused passes ---- */
 
+/* lap_sum_squares below its parallel size (2 x 32768 floats; a plan's blocks have at
+ * most 4 x 4095): four double accumulators, added as it adds them. */
+static double sum_squares(const float *in, int64_t count)
+{
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        a0 += (double)in[i] * in[i];
+        a1 += (double)in[i + 1] * in[i + 1];
+        a2 += (double)in[i + 2] * in[i + 2];
+        a3 += (double)in[i + 3] * in[i + 3];
+    }
+    for (; i < count; i++)
+        a0 += (double)in[i] * in[i];
+    return (a0 + a1) + (a2 + a3);
+}
+
 int lap_resnet_fused_forward(lap_resnet *net, lap_tensor *x, int *failed_block)
 {
     lap_resnet_plan *p = net->plan;
@@ -435,8 +453,10 @@ int lap_resnet_fused_forward(lap_resnet *net, lap_tensor *x, int *failed_block)
 #pragma omp simd
         for (int64_t i = 0; i < count; i++)
             next[i] = xk[i] + h * v[i];
-        net->block_squares[k] = lap_sum_squares(v, count);
-        net->block_cost[k] = lap_transport_cost_of(&net->transport, net->block_squares[k], v, count);
+        net->block_squares[k] = sum_squares(v, count);
+        net->block_cost[k] = net->transport.form == LAP_TRANSPORT_FROBENIUS
+                                 ? sqrt(net->block_squares[k])
+                                 : lap_transport_cost_of(&net->transport, net->block_squares[k], v, count);
         net->transport_cost += net->block_cost[k];
     }
     return 1;
@@ -452,10 +472,22 @@ int lap_resnet_fused_backward(lap_resnet *net, float *grad, float *branch, int *
     float h = (float)net->step;
     for (int k = net->nblocks - 1; k >= 0; k--) {
         fused_block *b = &p->blocks[k];
+        const float *v = b->v;
+        if (net->transport.form == LAP_TRANSPORT_FROBENIUS && net->transport_weight != 0.0 &&
+            net->block_cost[k] != 0.0) {
+            /* h dL/dx_{k+1}, then lap_transport_grad's += (weight / ||v||) v, in one pass */
+            float scale = (float)(net->transport_weight / net->block_cost[k]);
 #pragma omp simd
-        for (int64_t i = 0; i < count; i++)
-            branch[i] = h * grad[i];
-        lap_transport_grad(branch, &net->transport, b->v, count, net->block_cost[k], net->transport_weight);
+            for (int64_t i = 0; i < count; i++) {
+                float through = h * grad[i];
+                branch[i] = through + scale * v[i];
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < count; i++)
+                branch[i] = h * grad[i];
+            lap_transport_grad(branch, &net->transport, v, count, net->block_cost[k], net->transport_weight);
+        }
         linear_backward(b->grad_activated, b->dw2, b->db2, branch, b->activated, b->w2, N, b->H, F);
         int64_t hidden_count = N * b->H;
         const float *activated = b->activated, *grad_activated = b->grad_activated;
@@ -476,7 +508,10 @@ int lap_resnet_fused_backward(lap_resnet *net, float *grad, float *branch, int *
             grad_before_relu = lap_data(b->norm->grad_input);
         }
         linear_backward(b->grad_x, b->dw1, b->db1, grad_before_relu, b->x, b->w1, N, F, b->H);
-        lap_axpy(grad, 1.0f, b->grad_x, count);
+        const float *grad_x = b->grad_x;   /* lap_axpy(grad, 1, grad_x): 1 * x is x */
+#pragma omp simd
+        for (int64_t i = 0; i < count; i++)
+            grad[i] += grad_x[i];
     }
     return 1;
 }
