@@ -419,6 +419,100 @@ static double sum_squares(const float *in, int64_t count)
     return (a0 + a1) + (a2 + a3);
 }
 
+#ifdef __SSE2__
+/* A block of the paper's size (F = H = 2) at an even batch, rows in pairs, a loop per
+ * half of the block instead of one per layer; each lane does what the layer kernels'
+ * scalar does (the pair of rows is also a group of sum_squares' four accumulators).
+ * The forward's second half: relu(before_relu), the second Linear, x_k + h v, and
+ * sum(v^2), which it returns. */
+static double second_half_2x2(const fused_block *b, const float *before_relu, int64_t N, float h)
+{
+    const float *w = b->w2, *bias = b->b2;
+    __m128 column0 = _mm_setr_ps(w[0], w[2], w[0], w[2]), column1 = _mm_setr_ps(w[1], w[3], w[1], w[3]);
+    __m128 shift = bias ? _mm_setr_ps(bias[0], bias[1], bias[0], bias[1]) : _mm_setzero_ps();
+    __m128 zero = _mm_setzero_ps(), step = _mm_set1_ps(h);
+    __m128d squares01 = _mm_setzero_pd(), squares23 = _mm_setzero_pd();
+    for (int64_t n = 0; n < N; n += 2) {
+        __m128 pre = _mm_loadu_ps(before_relu + 2 * n);
+        __m128 a = _mm_and_ps(_mm_cmpgt_ps(pre, zero), pre);   /* pre > 0 ? pre : 0 */
+        _mm_storeu_ps(b->activated + 2 * n, a);
+        __m128 v = _mm_add_ps(shift, _mm_mul_ps(column0, _mm_shuffle_ps(a, a, _MM_SHUFFLE(2, 2, 0, 0))));
+        v = _mm_add_ps(v, _mm_mul_ps(column1, _mm_shuffle_ps(a, a, _MM_SHUFFLE(3, 3, 1, 1))));
+        _mm_storeu_ps(b->v + 2 * n, v);
+        _mm_storeu_ps(b->next + 2 * n, _mm_add_ps(_mm_loadu_ps(b->x + 2 * n), _mm_mul_ps(step, v)));
+        __m128d low = _mm_cvtps_pd(v), high = _mm_cvtps_pd(_mm_movehl_ps(v, v));
+        squares01 = _mm_add_pd(squares01, _mm_mul_pd(low, low));
+        squares23 = _mm_add_pd(squares23, _mm_mul_pd(high, high));
+    }
+    double a[4];
+    _mm_storeu_pd(a, squares01);
+    _mm_storeu_pd(a + 2, squares23);
+    return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+/* dweight += the even and odd rows' sums, dbias[o] += db[even][o] + db[odd][o] */
+static void add_parameter_grads_2x2(float *dweight, float *dbias, __m128 dw_even, __m128 dw_odd, __m128 db)
+{
+    if (dweight)
+        _mm_storeu_ps(dweight, _mm_add_ps(_mm_loadu_ps(dweight), _mm_add_ps(dw_even, dw_odd)));
+    if (dbias) {
+        float sums[4];
+        _mm_storeu_ps(sums, db);
+        dbias[0] += sums[0] + sums[2];
+        dbias[1] += sums[1] + sums[3];
+    }
+}
+
+/* The backward's second half: the branch gradient h dL/dx_{k+1} (+ scale v with the
+ * transport term), the second Linear's backward, the ReLU's. */
+static void second_half_backward_2x2(const fused_block *b, const float *grad, int64_t N, float h, int transport,
+                                     float scale)
+{
+    const float *w = b->w2;
+    __m128 row0 = _mm_setr_ps(w[0], w[1], w[0], w[1]), row1 = _mm_setr_ps(w[2], w[3], w[2], w[3]);
+    __m128 zero = _mm_setzero_ps(), step = _mm_set1_ps(h), weight = _mm_set1_ps(scale);
+    __m128 db = zero, dw_even = zero, dw_odd = zero;
+    for (int64_t n = 0; n < N; n += 2) {
+        __m128 g = _mm_mul_ps(step, _mm_loadu_ps(grad + 2 * n));
+        if (transport)
+            g = _mm_add_ps(g, _mm_mul_ps(weight, _mm_loadu_ps(b->v + 2 * n)));
+        __m128 a = _mm_loadu_ps(b->activated + 2 * n);
+        db = _mm_add_ps(db, g);
+        __m128 dx = _mm_add_ps(zero, _mm_mul_ps(_mm_shuffle_ps(g, g, _MM_SHUFFLE(2, 2, 0, 0)), row0));
+        dx = _mm_add_ps(dx, _mm_mul_ps(_mm_shuffle_ps(g, g, _MM_SHUFFLE(3, 3, 1, 1)), row1));
+        _mm_storeu_ps(b->grad_activated + 2 * n, dx);
+        dw_even = _mm_add_ps(dw_even, _mm_mul_ps(_mm_shuffle_ps(g, g, _MM_SHUFFLE(1, 1, 0, 0)),
+                                                 _mm_shuffle_ps(a, a, _MM_SHUFFLE(1, 0, 1, 0))));
+        dw_odd = _mm_add_ps(dw_odd, _mm_mul_ps(_mm_shuffle_ps(g, g, _MM_SHUFFLE(3, 3, 2, 2)),
+                                               _mm_shuffle_ps(a, a, _MM_SHUFFLE(3, 2, 3, 2))));
+        _mm_storeu_ps(b->grad_hidden + 2 * n, _mm_and_ps(_mm_cmpgt_ps(a, zero), dx));   /* a > 0 ? dx : 0 */
+    }
+    add_parameter_grads_2x2(b->dw2, b->db2, dw_even, dw_odd, db);
+}
+
+/* The backward's first half: the first Linear's backward from dout (the ReLU's or the
+ * BatchNorm's input gradient), and dL/dx_k += its input gradient. */
+static void first_half_backward_2x2(const fused_block *b, const float *dout, float *grad, int64_t N)
+{
+    const float *w = b->w1;
+    __m128 row0 = _mm_setr_ps(w[0], w[1], w[0], w[1]), row1 = _mm_setr_ps(w[2], w[3], w[2], w[3]);
+    __m128 zero = _mm_setzero_ps(), db = zero, dw_even = zero, dw_odd = zero;
+    for (int64_t n = 0; n < N; n += 2) {
+        __m128 g = _mm_loadu_ps(dout + 2 * n), x = _mm_loadu_ps(b->x + 2 * n);
+        db = _mm_add_ps(db, g);
+        __m128 dx = _mm_add_ps(zero, _mm_mul_ps(_mm_shuffle_ps(g, g, _MM_SHUFFLE(2, 2, 0, 0)), row0));
+        dx = _mm_add_ps(dx, _mm_mul_ps(_mm_shuffle_ps(g, g, _MM_SHUFFLE(3, 3, 1, 1)), row1));
+        _mm_storeu_ps(b->grad_x + 2 * n, dx);
+        _mm_storeu_ps(grad + 2 * n, _mm_add_ps(_mm_loadu_ps(grad + 2 * n), dx));
+        dw_even = _mm_add_ps(dw_even, _mm_mul_ps(_mm_shuffle_ps(g, g, _MM_SHUFFLE(1, 1, 0, 0)),
+                                                 _mm_shuffle_ps(x, x, _MM_SHUFFLE(1, 0, 1, 0))));
+        dw_odd = _mm_add_ps(dw_odd, _mm_mul_ps(_mm_shuffle_ps(g, g, _MM_SHUFFLE(3, 3, 2, 2)),
+                                               _mm_shuffle_ps(x, x, _MM_SHUFFLE(3, 2, 3, 2))));
+    }
+    add_parameter_grads_2x2(b->dw1, b->db1, dw_even, dw_odd, db);
+}
+#endif
+
 int lap_resnet_fused_forward(lap_resnet *net, lap_tensor *x, int *failed_block)
 {
     lap_resnet_plan *p = net->plan;
@@ -430,6 +524,9 @@ int lap_resnet_fused_forward(lap_resnet *net, lap_tensor *x, int *failed_block)
     float h = (float)net->step;
     for (int k = 0; k < net->nblocks; k++) {
         fused_block *b = &p->blocks[k];
+#ifdef __SSE2__
+        int pairs = F == 2 && b->H == 2 && N % 2 == 0;
+#endif
         linear(b->hidden, b->x, b->w1, b->b1, N, F, b->H);
         const float *before_relu = b->hidden;
         if (b->norm) {
@@ -442,18 +539,26 @@ int lap_resnet_fused_forward(lap_resnet *net, lap_tensor *x, int *failed_block)
             }
             before_relu = lap_data(b->norm->output);
         }
-        int64_t hidden_count = N * b->H;
-        float *activated = b->activated;
+#ifdef __SSE2__
+        if (pairs) {
+            net->block_squares[k] = second_half_2x2(b, before_relu, N, h);
+        } else
+#endif
+        {
+            int64_t hidden_count = N * b->H;
+            float *activated = b->activated;
 #pragma omp simd
-        for (int64_t i = 0; i < hidden_count; i++)
-            activated[i] = before_relu[i] > 0 ? before_relu[i] : 0.0f;
-        linear(b->v, activated, b->w2, b->b2, N, b->H, F);
-        const float *xk = b->x, *v = b->v;
-        float *next = b->next;
+            for (int64_t i = 0; i < hidden_count; i++)
+                activated[i] = before_relu[i] > 0 ? before_relu[i] : 0.0f;
+            linear(b->v, activated, b->w2, b->b2, N, b->H, F);
+            const float *xk = b->x, *v = b->v;
+            float *next = b->next;
 #pragma omp simd
-        for (int64_t i = 0; i < count; i++)
-            next[i] = xk[i] + h * v[i];
-        net->block_squares[k] = sum_squares(v, count);
+            for (int64_t i = 0; i < count; i++)
+                next[i] = xk[i] + h * v[i];
+            net->block_squares[k] = sum_squares(v, count);
+        }
+        const float *v = b->v;
         net->block_cost[k] = net->transport.form == LAP_TRANSPORT_FROBENIUS
                                  ? sqrt(net->block_squares[k])
                                  : lap_transport_cost_of(&net->transport, net->block_squares[k], v, count);
@@ -470,34 +575,43 @@ int lap_resnet_fused_backward(lap_resnet *net, float *grad, float *branch, int *
     int64_t N = p->N, count = N * p->F;
     int F = p->F;
     float h = (float)net->step;
+    int frobenius = net->transport.form == LAP_TRANSPORT_FROBENIUS;
     for (int k = net->nblocks - 1; k >= 0; k--) {
         fused_block *b = &p->blocks[k];
         const float *v = b->v;
-        if (net->transport.form == LAP_TRANSPORT_FROBENIUS && net->transport_weight != 0.0 &&
-            net->block_cost[k] != 0.0) {
-            /* h dL/dx_{k+1}, then lap_transport_grad's += (weight / ||v||) v, in one pass */
-            float scale = (float)(net->transport_weight / net->block_cost[k]);
+        /* lap_transport_grad's Frobenius term: += (weight / ||v||) v, none at v = 0 */
+        int transport = frobenius && net->transport_weight != 0.0 && net->block_cost[k] != 0.0;
+        float scale = transport ? (float)(net->transport_weight / net->block_cost[k]) : 0.0f;
+#ifdef __SSE2__
+        int pairs = F == 2 && b->H == 2 && N % 2 == 0 && frobenius;
+        if (pairs) {
+            second_half_backward_2x2(b, grad, N, h, transport, scale);
+        } else
+#endif
+        {
+            if (transport) {
 #pragma omp simd
-            for (int64_t i = 0; i < count; i++) {
-                float through = h * grad[i];
-                branch[i] = through + scale * v[i];
+                for (int64_t i = 0; i < count; i++) {
+                    float through = h * grad[i];
+                    branch[i] = through + scale * v[i];
+                }
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < count; i++)
+                    branch[i] = h * grad[i];
+                lap_transport_grad(branch, &net->transport, v, count, net->block_cost[k], net->transport_weight);
             }
-        } else {
+            linear_backward(b->grad_activated, b->dw2, b->db2, branch, b->activated, b->w2, N, b->H, F);
+            int64_t hidden_count = N * b->H;
+            const float *activated = b->activated, *grad_activated = b->grad_activated;
+            float *grad_hidden = b->grad_hidden;
 #pragma omp simd
-            for (int64_t i = 0; i < count; i++)
-                branch[i] = h * grad[i];
-            lap_transport_grad(branch, &net->transport, v, count, net->block_cost[k], net->transport_weight);
+            for (int64_t i = 0; i < hidden_count; i++) {
+                float g = grad_activated[i];
+                grad_hidden[i] = activated[i] > 0 ? g : 0.0f;
+            }
         }
-        linear_backward(b->grad_activated, b->dw2, b->db2, branch, b->activated, b->w2, N, b->H, F);
-        int64_t hidden_count = N * b->H;
-        const float *activated = b->activated, *grad_activated = b->grad_activated;
-        float *grad_hidden = b->grad_hidden;
-#pragma omp simd
-        for (int64_t i = 0; i < hidden_count; i++) {
-            float g = grad_activated[i];
-            grad_hidden[i] = activated[i] > 0 ? g : 0.0f;
-        }
-        const float *grad_before_relu = grad_hidden;
+        const float *grad_before_relu = b->grad_hidden;
         if (b->norm) {
             if (b->norm->ops->backward(b->norm, b->relu->grad_input) != LAP_OK) {
                 lap_error_wrap("Sequential", NULL, 2);
@@ -507,6 +621,12 @@ int lap_resnet_fused_backward(lap_resnet *net, float *grad, float *branch, int *
             }
             grad_before_relu = lap_data(b->norm->grad_input);
         }
+#ifdef __SSE2__
+        if (pairs) {
+            first_half_backward_2x2(b, grad_before_relu, grad, N);
+            continue;
+        }
+#endif
         linear_backward(b->grad_x, b->dw1, b->db1, grad_before_relu, b->x, b->w1, N, F, b->H);
         const float *grad_x = b->grad_x;   /* lap_axpy(grad, 1, grad_x): 1 * x is x */
 #pragma omp simd
