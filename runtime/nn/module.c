@@ -173,6 +173,19 @@ void lap_module_release(lap_module *m)
     free(m);
 }
 
+static uint64_t state_generation = 1;
+
+uint64_t lap_module_state_generation(void)
+{
+    return __atomic_load_n(&state_generation, __ATOMIC_RELAXED);
+}
+
+static void state_changes(const lap_module *m)
+{
+    if (m->planned)
+        __atomic_fetch_add(&state_generation, 1, __ATOMIC_RELAXED);
+}
+
 static void record_shape(int *ndim, int64_t *shape, const lap_tensor *t)
 {
     *ndim = t->ndim;
@@ -204,6 +217,7 @@ int lap_module_forward(lap_module *m, lap_tensor *input)
         return lap_error("%s: forward needs an input tensor", m->ops->type);
     if (lap_tensor_is_evicted(input))
         return lap_error("%s: forward of a tensor that was not kept after the forward pass", m->ops->type);
+    state_changes(m);
     /* The previous input stays referenced until the call has succeeded, so that a
      * failed call leaves the module as it was. */
     lap_tensor *previous = m->input;
@@ -239,6 +253,7 @@ int lap_module_forward_eval(lap_module *m, lap_tensor *input)
 
 void lap_module_adopt_forward(lap_module *m, lap_tensor *input, lap_tensor *output)
 {
+    state_changes(m);
     if (m->input != input) {
         lap_tensor_retain(input);
         lap_tensor_release(m->input);
@@ -294,6 +309,7 @@ int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
     char a[LAP_SHAPE_BUF], b[LAP_SHAPE_BUF];
     if (!grad_output)
         return lap_error("%s: backward needs a gradient tensor", m->ops->type);
+    state_changes(m);
     if (lap_module_check_forward(m, "backward") != LAP_OK)
         return LAP_ERR;
     if (lap_tensor_is_evicted(m->input))
@@ -305,8 +321,19 @@ int lap_module_backward(lap_module *m, const lap_tensor *grad_output)
     return m->ops->backward(m, grad_output);
 }
 
+static uint64_t mode_generation = 1;
+
+uint64_t lap_module_mode_generation(void)
+{
+    return __atomic_load_n(&mode_generation, __ATOMIC_RELAXED);
+}
+
 void lap_module_train(lap_module *m, int training)
 {
+    if (m->training != training) {
+        state_changes(m);
+        __atomic_fetch_add(&mode_generation, 1, __ATOMIC_RELAXED);
+    }
     m->training = training;
     for (int i = 0; i < m->nchildren; i++)
         lap_module_train(m->children[i], training);
@@ -375,6 +402,7 @@ void lap_module_drop_grad_input(lap_module *m)
      * an allocation per step (tensor.c pools storages of 16384 floats and more). */
     if (!m->grad_input || lap_numel(m->grad_input) < 16384)
         return;
+    state_changes(m);
     if (lap_module_is(m, "Sequential") && m->nchildren > 0)
         lap_module_drop_grad_input(m->children[0]);
     lap_tensor_release(m->grad_input);

@@ -100,6 +100,7 @@ struct lap_module {
     int forward_ok;
     int forward_in_ndim, forward_out_ndim;
     int64_t forward_in_shape[LAP_MAX_DIMS], forward_out_shape[LAP_MAX_DIMS];
+    int planned;           /* part of a container's fused path (resnet_fused.c): calls on it are counted */
 };
 
 /* Generic entry points: check arguments, dispatch, and keep the contract.
@@ -130,12 +131,19 @@ int lap_inference_active(void);   /* 1 inside lap_module_infer (this thread) */
 lap_module *lap_module_retain(lap_module *m);
 void lap_module_release(lap_module *m);                 /* NULL-safe */
 void lap_module_train(lap_module *m, int training);     /* recursive */
+/* Counts changes of any module's train/eval flag: a network put in a mode stays in it
+ * while this (and lap_module_structure_generation) did not change. */
+uint64_t lap_module_mode_generation(void);
 void lap_module_freeze(lap_module *m, int frozen);      /* recursive */
 /* Counts lap_module_freeze calls: a cached list of trainable parameters is stale
  * when it changed. */
 uint64_t lap_module_freeze_generation(void);
 /* Counts lap_module_add_child calls: a cached walk of a network is stale when it changed. */
 uint64_t lap_module_structure_generation(void);
+/* Counts the calls that can change what a planned module holds (forward, backward,
+ * adopted outputs, a dropped gradient, a mode change): a container's fused path
+ * caches its children's buffers and is stale when it changed. */
+uint64_t lap_module_state_generation(void);
 void lap_module_zero_grad(lap_module *m);               /* recursive */
 void lap_module_describe(const lap_module *m, char *buf, size_t size);
 /* Drops m's input gradient (and, for a Sequential, its first child's, which is the

@@ -59,7 +59,13 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
     /* Inference keeps no x_k: x_1 .. x_K are summed into states[1] in place (the
      * block has read x_k by then); not with relu_after, whose displacement needs both. */
     int running_state = lap_inference_active() && !net->relu_after;
-    for (int k = 0; k < net->nblocks; k++) {
+    int failed = 0;
+    int fused = lap_inference_active() ? 0 : lap_resnet_fused_forward(net, x, &failed);
+    if (fused < 0)
+        return wrap_child_error(net->blocks[failed], "block", failed + 1);
+    if (!fused)
+        lap_resnet_plan_drop(net);
+    for (int k = 0; k < net->nblocks && !fused; k++) {
         lap_tensor *state = net->states[k];
         lap_module *block = net->blocks[k];
         int target = running_state && k > 0 ? 1 : k + 1;
@@ -104,6 +110,8 @@ static int resnet_fwd(lap_module *m, lap_tensor *input)
         if (running_state)
             lap_tensor_evict(block->output);   /* v_k: its cost is taken, nothing reads it again */
     }
+    if (!fused && !lap_inference_active())
+        lap_resnet_plan_forward(net, x);
     lap_tensor *last = net->states[running_state && net->nblocks > 1 ? 1 : net->nblocks];
     if (running_state)
         for (int k = 2; k <= net->nblocks; k++)
@@ -146,7 +154,10 @@ int lap_resnet_check_state(const lap_resnet *net, const char *what)
 static int resnet_bwd(lap_module *m, const lap_tensor *grad_output)
 {
     lap_resnet *net = (lap_resnet *)m;
-    if (lap_resnet_check_state(net, "backward") != LAP_OK)
+    /* A current plan means no block ran on its own since the forward: the states
+     * and displacements have their shapes. */
+    int planned = lap_resnet_plan_current(net);
+    if ((planned ? lap_module_check_forward(m, "backward") : lap_resnet_check_state(net, "backward")) != LAP_OK)
         return LAP_ERR;
     lap_tensor *last = net->states[net->nblocks];
     const lap_tensor *grad_last = grad_output;
@@ -164,7 +175,11 @@ static int resnet_bwd(lap_module *m, const lap_tensor *grad_output)
     lap_copy(grad, lap_data(grad_last), count);
     if (net->classifier)
         lap_module_drop_grad_input(net->classifier);
-    for (int k = net->nblocks - 1; k >= 0; k--) {
+    int failed = 0;
+    int fused = planned ? lap_resnet_fused_backward(net, grad, branch, &failed) : 0;
+    if (fused < 0)
+        return wrap_child_error(net->blocks[failed], "block", failed + 1);
+    for (int k = net->nblocks - 1; k >= 0 && !fused; k--) {
         const float *d = lap_data(net->displacements[k]);
         lap_module *block = net->blocks[k];
         if (net->relu_after) {
@@ -192,6 +207,8 @@ static int resnet_bwd(lap_module *m, const lap_tensor *grad_output)
         lap_axpy(grad, 1.0f, lap_data(block->grad_input), count);
         lap_module_drop_grad_input(block);
     }
+    if (planned && !fused)
+        lap_resnet_plan_backward(net);
     lap_tensor *grad_input = net->grad_state;
     if (net->encoder) {
         if (lap_module_backward(net->encoder, net->grad_state) != LAP_OK)
@@ -223,6 +240,7 @@ static void resnet_destroy(lap_module *m)
     lap_tensor_release(net->grad_state);
     lap_tensor_release(net->grad_branch);
     lap_tensor_release(net->grad_cost);
+    lap_resnet_plan_free(net);
 }
 
 static void resnet_describe(const lap_module *m, char *buf, size_t size)

@@ -24,8 +24,10 @@ int lap_cross_entropy(double *loss, float *grad, int64_t *correct, const float *
                 best = c;
         hits += best == label;
         double max = row[best], sum = 0;
+        /* exp(0) is exactly 1: the largest logit's term needs no call (a third of the
+         * 2-class loss's exps); not for an infinite max, whose term is exp(NaN). */
         for (int64_t c = 0; c < C; c++)
-            sum += exp((double)row[c] - max);
+            sum += c == best && isfinite(max) ? 1.0 : exp((double)row[c] - max);
         double log_sum = log(sum) + max;
         total += log_sum - row[label];
         if (grad) {

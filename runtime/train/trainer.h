@@ -97,6 +97,10 @@ typedef struct lap_trainer {
     lap_tensor **statistics;      /* the net's running statistics (not retained: the net holds them), */
     int nstatistics, statistics_capacity;
     uint64_t statistics_generation;   /* ... listed at this lap_module_structure_generation */
+    lap_tensor *flat_statistics;  /* the same gathered into one storage (lap_tensor_gather), or NULL */
+    uint64_t statistics_layout;   /* lap_tensor_layout_generation at which they were seen gathered */
+    int statistics_gathered;
+    uint64_t train_mode_generation, train_mode_structure;   /* net set to train mode at these generations */
     int refcount;
 } lap_trainer;
 
