@@ -11,19 +11,10 @@
 #include "io/checkpoint.h"
 #include "core/error.h"
 #include "nn/resnet.h"
+#include "check.h"
 
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        checks++;                                                                    \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, \
-                    __LINE__, #cond, lap_last_error());                              \
-        }                                                                            \
-    } while (0)
+/* CHECK_LAST(cond): check.h's CHECK with the runtime's last error as its message. */
+#define CHECK_LAST(cond) CHECK(cond, "last error: %s", lap_last_error())
 
 static char dir[256];
 
@@ -79,36 +70,36 @@ static void test_round_trip(void)
     for (int i = 0; i < 5; i++)
         lap_data(b)[i] = 1.0f / (float)(i + 1);
     lap_safetensors *st = lap_safetensors_new();
-    CHECK(lap_safetensors_add(st, "layer.weight", a) == LAP_OK);
-    CHECK(lap_safetensors_add(st, "quote\"and\\slash \xc3\xa9", b) == LAP_OK);
-    CHECK(lap_safetensors_add(st, "layer.weight", b) == LAP_ERR && strstr(lap_last_error(), "duplicate"));
-    CHECK(lap_safetensors_set_meta(st, "note", "line\nbreak \"quoted\" \ttab") == LAP_OK);
-    CHECK(lap_safetensors_set_meta(st, "note", "replaced\n\"x\"") == LAP_OK);
+    CHECK_LAST(lap_safetensors_add(st, "layer.weight", a) == LAP_OK);
+    CHECK_LAST(lap_safetensors_add(st, "quote\"and\\slash \xc3\xa9", b) == LAP_OK);
+    CHECK_LAST(lap_safetensors_add(st, "layer.weight", b) == LAP_ERR && strstr(lap_last_error(), "duplicate"));
+    CHECK_LAST(lap_safetensors_set_meta(st, "note", "line\nbreak \"quoted\" \ttab") == LAP_OK);
+    CHECK_LAST(lap_safetensors_set_meta(st, "note", "replaced\n\"x\"") == LAP_OK);
     const char *path = file("round.safetensors");
-    CHECK(lap_safetensors_write(st, path) == LAP_OK);
+    CHECK_LAST(lap_safetensors_write(st, path) == LAP_OK);
     lap_safetensors_free(st);
     /* No temporary file is left behind. */
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    CHECK(access(tmp, F_OK) != 0);
+    CHECK_LAST(access(tmp, F_OK) != 0);
     /* The header is padded to a multiple of 8. */
     FILE *f = fopen(path, "rb");
     unsigned char len8[8];
-    CHECK(fread(len8, 1, 8, f) == 8);
+    CHECK_LAST(fread(len8, 1, 8, f) == 8);
     fclose(f);
-    CHECK(len8[0] % 8 == 0);
+    CHECK_LAST(len8[0] % 8 == 0);
 
     lap_safetensors *r = lap_safetensors_read(path);
-    CHECK(r != NULL);
+    CHECK_LAST(r != NULL);
     if (!r)
         goto done;
-    CHECK(lap_safetensors_count(r) == 2);
+    CHECK_LAST(lap_safetensors_count(r) == 2);
     lap_tensor *ra = lap_safetensors_get(r, "layer.weight");
     lap_tensor *rb = lap_safetensors_get(r, "quote\"and\\slash \xc3\xa9");
-    CHECK(ra && lap_same_shape(ra, a) && memcmp(lap_data(ra), lap_data(a), 24 * sizeof(float)) == 0);
-    CHECK(rb && lap_same_shape(rb, b) && memcmp(lap_data(rb), lap_data(b), 5 * sizeof(float)) == 0);
-    CHECK(lap_safetensors_meta(r, "note") && strcmp(lap_safetensors_meta(r, "note"), "replaced\n\"x\"") == 0);
-    CHECK(lap_safetensors_meta(r, "absent") == NULL);
+    CHECK_LAST(ra && lap_same_shape(ra, a) && memcmp(lap_data(ra), lap_data(a), 24 * sizeof(float)) == 0);
+    CHECK_LAST(rb && lap_same_shape(rb, b) && memcmp(lap_data(rb), lap_data(b), 5 * sizeof(float)) == 0);
+    CHECK_LAST(lap_safetensors_meta(r, "note") && strcmp(lap_safetensors_meta(r, "note"), "replaced\n\"x\"") == 0);
+    CHECK_LAST(lap_safetensors_meta(r, "absent") == NULL);
     lap_safetensors_free(r);
 done:
     lap_tensor_release(a);
@@ -121,14 +112,14 @@ done:
               " \"data_offsets\" : [ 0 , 8 ] } }  ",
               two, sizeof two);
     r = lap_safetensors_read(file("hand.safetensors"));
-    CHECK(r && lap_safetensors_get(r, "t") && lap_data(lap_safetensors_get(r, "t"))[1] == -2.0f);
-    CHECK(r && lap_safetensors_meta(r, "k\xc3\xa9y") &&
+    CHECK_LAST(r && lap_safetensors_get(r, "t") && lap_data(lap_safetensors_get(r, "t"))[1] == -2.0f);
+    CHECK_LAST(r && lap_safetensors_meta(r, "k\xc3\xa9y") &&
           strcmp(lap_safetensors_meta(r, "k\xc3\xa9y"), "v/\xe2\x82\xac") == 0);
     lap_safetensors_free(r);
     /* An empty file of tensors is valid. */
     write_raw(file("empty.safetensors"), -1, "{}      ", NULL, 0);
     r = lap_safetensors_read(file("empty.safetensors"));
-    CHECK(r && lap_safetensors_count(r) == 0);
+    CHECK_LAST(r && lap_safetensors_count(r) == 0);
     lap_safetensors_free(r);
 }
 
@@ -139,7 +130,7 @@ static void test_corrupt(void)
     FILE *f = fopen(file("tiny.safetensors"), "wb");
     fwrite("abc", 1, 3, f);
     fclose(f);
-    CHECK(lap_safetensors_read(file("tiny.safetensors")) == NULL && strstr(lap_last_error(), "too short"));
+    CHECK_LAST(lap_safetensors_read(file("tiny.safetensors")) == NULL && strstr(lap_last_error(), "too short"));
     EXPECT_CORRUPT("truncated_data", -1, good, 4, "outside the data");
     EXPECT_CORRUPT("truncated_header", (long long)strlen(good) + 40, good, 8, "larger than the file");
     /* A huge declared length must not be allocated. */
@@ -189,7 +180,7 @@ static void test_corrupt(void)
     EXPECT_CORRUPT("meta_number", -1, "{\"__metadata__\":{\"a\":1}}", 0, "is not a string");
     EXPECT_CORRUPT("control_char", -1, "{\"a\nb\":1}", 0, "control character");
     EXPECT_CORRUPT("lone_surrogate", -1, "{\"__metadata__\":{\"a\":\"\\ud800\"}}", 0, "surrogate");
-    CHECK(lap_safetensors_read(file("does-not-exist")) == NULL && strstr(lap_last_error(), "cannot open"));
+    CHECK_LAST(lap_safetensors_read(file("does-not-exist")) == NULL && strstr(lap_last_error(), "cannot open"));
 }
 
 /* Every single-byte corruption of a small valid file either reads (a changed value or
@@ -198,7 +189,7 @@ static void test_byte_flips(void)
 {
     lap_module *lin = lap_linear_new(3, 2, 1);
     const char *path = file("flip_src.safetensors"), *bad = file("flip.safetensors");
-    CHECK(lap_module_save(lin, path) == LAP_OK);
+    CHECK_LAST(lap_module_save(lin, path) == LAP_OK);
     lap_module_release(lin);
     FILE *f = fopen(path, "rb");
     static unsigned char blob[8192];
@@ -219,7 +210,7 @@ static void test_byte_flips(void)
                 named &= strstr(lap_last_error(), bad) != NULL;
             lap_safetensors_free(st);
         }
-    CHECK(named);
+    CHECK_LAST(named);
     /* Every truncation fails. */
     int all_fail = 1;
     for (size_t len = 0; len < n; len++) {
@@ -230,7 +221,7 @@ static void test_byte_flips(void)
         all_fail &= st == NULL;
         lap_safetensors_free(st);
     }
-    CHECK(all_fail);
+    CHECK_LAST(all_fail);
 }
 
 /* The configuration text of each layer type (ReLU's inplace flag comes from layers.c's layout). */
@@ -268,12 +259,12 @@ static void test_configs(void)
         /* And back: the rebuilt module describes itself the same way. */
         lap_module *back = got ? lap_module_from_architecture(got) : NULL;
         char again[512];
-        CHECK(back && lap_module_config(back, again, sizeof again) && strcmp(again, cases[i].want) == 0);
+        CHECK_LAST(back && lap_module_config(back, again, sizeof again) && strcmp(again, cases[i].want) == 0);
         lap_module_release(back);
         lap_module_release(cases[i].m);
     }
     lap_module *tiny = lap_linear_new(2, 2, 1);
-    CHECK(lap_module_config(tiny, buf, 10) == NULL && strstr(lap_last_error(), "does not fit"));
+    CHECK_LAST(lap_module_config(tiny, buf, 10) == NULL && strstr(lap_last_error(), "does not fit"));
     lap_module_release(tiny);
 }
 
@@ -311,66 +302,66 @@ static void test_networks(void)
     lap_as_resnet(net)->blocks[0]->children[0]->frozen = 1;
 
     char *arch = lap_module_architecture(net);
-    CHECK(arch != NULL);
+    CHECK_LAST(arch != NULL);
     lap_module *rebuilt = arch ? lap_module_from_architecture(arch) : NULL;
-    CHECK(rebuilt != NULL);
+    CHECK_LAST(rebuilt != NULL);
     char *arch2 = rebuilt ? lap_module_architecture(rebuilt) : NULL;
-    CHECK(arch2 && strcmp(arch, arch2) == 0);
+    CHECK_LAST(arch2 && strcmp(arch, arch2) == 0);
     lap_resnet *r = rebuilt ? lap_as_resnet(rebuilt) : NULL;
-    CHECK(r && r->step == 0.5 && r->relu_after == 1 && r->transport.p == 3.0 && r->nblocks == 2 && !r->encoder);
-    CHECK(r && r->blocks[0]->children[0]->frozen == 1 && r->blocks[1]->children[0]->frozen == 0);
+    CHECK_LAST(r && r->step == 0.5 && r->relu_after == 1 && r->transport.p == 3.0 && r->nblocks == 2 && !r->encoder);
+    CHECK_LAST(r && r->blocks[0]->children[0]->frozen == 1 && r->blocks[1]->children[0]->frozen == 0);
     free(arch);
     free(arch2);
     lap_module_release(rebuilt);
 
     const char *path = file("net.safetensors");
-    CHECK(lap_module_save(net, path) == LAP_OK);
+    CHECK_LAST(lap_module_save(net, path) == LAP_OK);
     lap_safetensors *st = lap_safetensors_read(path);
-    CHECK(st && lap_safetensors_get(st, "block.2.2.running_mean") &&
+    CHECK_LAST(st && lap_safetensors_get(st, "block.2.2.running_mean") &&
           lap_data(lap_safetensors_get(st, "block.2.2.running_mean"))[2] == 7.0f);
-    CHECK(st && lap_safetensors_get(st, "block.1.4.weight") && !lap_safetensors_get(st, "block.1.4.bias"));
-    CHECK(st && lap_safetensors_get(st, "classifier.bias") && lap_safetensors_meta(st, "lap.architecture"));
+    CHECK_LAST(st && lap_safetensors_get(st, "block.1.4.weight") && !lap_safetensors_get(st, "block.1.4.bias"));
+    CHECK_LAST(st && lap_safetensors_get(st, "classifier.bias") && lap_safetensors_meta(st, "lap.architecture"));
     lap_safetensors_free(st);
 
     lap_module *loaded = lap_module_load(path);
-    CHECK(loaded != NULL);
+    CHECK_LAST(loaded != NULL);
     if (loaded) {
         lap_tensor *mine[32];
-        CHECK(lap_module_parameters(loaded, 0, mine, NULL, 32) == n);
+        CHECK_LAST(lap_module_parameters(loaded, 0, mine, NULL, 32) == n);
         int same = 1;
         for (int i = 0; i < n; i++)
             same &= lap_same_shape(mine[i], params[i]) &&
                     memcmp(lap_data(mine[i]), lap_data(params[i]), sizeof(float) * (size_t)lap_numel(mine[i])) == 0;
-        CHECK(same);
-        CHECK(lap_data(lap_batchnorm_running_mean(lap_as_resnet(loaded)->blocks[1]->children[1]))[2] == 7.0f);
+        CHECK_LAST(same);
+        CHECK_LAST(lap_data(lap_batchnorm_running_mean(lap_as_resnet(loaded)->blocks[1]->children[1]))[2] == 7.0f);
         lap_module_release(loaded);
     }
 
     /* Shape mismatch: the message names the file, the tensor and both shapes; nothing changes. */
     lap_module *other = small_net(3);
     lap_tensor *before = lap_tensor_clone(lap_as_resnet(other)->classifier->params[0]);
-    CHECK(lap_module_load_weights(other, path) == LAP_ERR);
+    CHECK_LAST(lap_module_load_weights(other, path) == LAP_ERR);
     char want[1200];
     snprintf(want, sizeof want,
              "checkpoint '%s': tensor 'block.1.1.weight' has shape [4, 2] in the file but [3, 2] in the network", path);
-    CHECK(strcmp(lap_last_error(), want) == 0);
-    CHECK(memcmp(lap_data(before), lap_data(lap_as_resnet(other)->classifier->params[0]), 6 * sizeof(float)) == 0);
+    CHECK_LAST(strcmp(lap_last_error(), want) == 0);
+    CHECK_LAST(memcmp(lap_data(before), lap_data(lap_as_resnet(other)->classifier->params[0]), 6 * sizeof(float)) == 0);
     lap_tensor_release(before);
     lap_module_release(other);
 
     /* Architecture errors. */
-    CHECK(lap_module_from_architecture("{\"type\":\"Dropout\"}") == NULL && strstr(lap_last_error(), "Dropout"));
-    CHECK(lap_module_from_architecture("{\"type\":\"Linear\",\"in\":2}") == NULL &&
+    CHECK_LAST(lap_module_from_architecture("{\"type\":\"Dropout\"}") == NULL && strstr(lap_last_error(), "Dropout"));
+    CHECK_LAST(lap_module_from_architecture("{\"type\":\"Linear\",\"in\":2}") == NULL &&
           strstr(lap_last_error(), "'out'"));
-    CHECK(lap_module_from_architecture("{\"type\":") == NULL && strstr(lap_last_error(), "JSON"));
+    CHECK_LAST(lap_module_from_architecture("{\"type\":") == NULL && strstr(lap_last_error(), "JSON"));
     /* A file without an architecture. */
     lap_safetensors *bare = lap_safetensors_new();
     lap_safetensors_add(bare, "weight", lap_as_resnet(net)->classifier->params[0]);
     lap_safetensors_write(bare, file("bare.safetensors"));
     lap_safetensors_free(bare);
-    CHECK(lap_module_load(file("bare.safetensors")) == NULL && strstr(lap_last_error(), "no architecture"));
+    CHECK_LAST(lap_module_load(file("bare.safetensors")) == NULL && strstr(lap_last_error(), "no architecture"));
     /* Unwritable path: the error names it and no temporary file is left. */
-    CHECK(lap_module_save(net, "/nonexistent-dir/net.safetensors") == LAP_ERR &&
+    CHECK_LAST(lap_module_save(net, "/nonexistent-dir/net.safetensors") == LAP_ERR &&
           strstr(lap_last_error(), "/nonexistent-dir/net.safetensors"));
     lap_module_release(net);
 }
@@ -390,6 +381,5 @@ int main(void)
     snprintf(command, sizeof command, "rm -rf '%s'", dir);
     if (system(command) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    printf("test_checkpoint: %d checks, %d failures\n", checks, failures);
-    return failures != 0;
+    return check_summary("test_checkpoint");
 }

@@ -24,19 +24,7 @@
 #include "nn/init.h"
 #include "nn/resnet.h"
 #include "train/trainer.h"
-
-static int failures = 0, checks = 0;
-
-#define CHECK(cond, ...)                                                                                   \
-    do {                                                                                                   \
-        checks++;                                                                                          \
-        if (!(cond)) {                                                                                     \
-            failures++;                                                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                           \
-            fprintf(stderr, __VA_ARGS__);                                                                  \
-            fprintf(stderr, "\n");                                                                         \
-        }                                                                                                  \
-    } while (0)
+#include "check.h"
 
 enum { BLOCKS = 7 };
 
@@ -209,8 +197,7 @@ int main(void)
     for (int i = 0; i < 3; i++)
         for (int bn = 0; bn <= 1; bn++) {
             run_case(shapes[i].hidden, bn, LAP_TRAIN_FIXED, shapes[i].batch);
-            run_case(shapes[i].hidden, bn, LAP_TRAIN_LAP_CLOUD4, shapes[i].batch);
+            run_case(shapes[i].hidden, bn, LAP_TRAIN_LAP_LAMBDA_TIMES_CE, shapes[i].batch);
         }
-    printf("test_fused_resnet: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_fused_resnet");
 }

@@ -18,18 +18,7 @@
 #include "core/rng.h"
 #include "nn/module.h"
 #include "nn/resnet.h"
-
-static int failures = 0;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            failures++;                                          \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-        }                                                        \
-    } while (0)
+#include "check.h"
 
 enum { N = 5, D = 4, C = 3 };
 
@@ -143,10 +132,5 @@ int main(void)
     lap_tensor_release(x);
     lap_tensor_release(grad);
     lap_tensor_release(adversarial);
-    if (failures) {
-        fprintf(stderr, "test_input_gradient: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_input_gradient: ok\n");
-    return 0;
+    return check_summary("test_input_gradient");
 }
