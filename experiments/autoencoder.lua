@@ -8,6 +8,11 @@
 -- 3. Decode the state after every block with the pretrained decoder and draw the
 --    rows of images: with the transport cost, the intermediate images stay close
 --    to the input (the paper's point: the information is preserved).
+-- With --save-encoder FILE the pretrained encoder is also written (safetensors)
+-- for main.py's -lec 0 setting of Table 1 (experiments/mnist_table1.lua --encoder
+-- FILE, bench/reference/lap_main_replica.py --encoder FILE); --pretrain-only stops
+-- after step 1.  --normalize mnist trains it on images normalized as Table 1's
+-- inputs are (MNIST's 0.1307/0.3081, main.py's dataloaders) instead of [-1, 1].
 local args = require("lap.args").parse(arg, {
   name = "autoencoder.lua",
   usage = "laprun experiments/autoencoder.lua [options]",
@@ -19,6 +24,9 @@ local args = require("lap.args").parse(arg, {
   { "epochs", 5, "ResNet epochs" },
   { "images", 6, "number of test images to decode" },
   { "seed", 1, "seed" },
+  { "normalize", "tanh", "input scaling: tanh ([-1, 1], the decoder's range) or mnist (0.1307/0.3081, Table 1's inputs)" },
+  { "save-encoder", "", "write the pretrained encoder to this safetensors file" },
+  { "pretrain-only", false, "stop after pretraining the autoencoder (with --save-encoder)" },
   { "out", "out/autoencoder", "directory for the PNG figures" },
 })
 local models = require "lap.models"
@@ -27,9 +35,14 @@ local report = require "lap.report"
 local started = lap.clock()
 print("data: " .. models.mnist_source(args.data))
 local train_full, test = models.mnist_data(args.data, "train"), models.mnist_data(args.data, "test")
-local to_tanh_range = { mean = { 0.5 }, std = { 0.5 } }   -- [0, 1] -> [-1, 1], the decoder's Tanh range
-train_full:normalize(to_tanh_range)
-test:normalize(to_tanh_range)
+local scalings = {
+  tanh = { mean = { 0.5 }, std = { 0.5 } },         -- [0, 1] -> [-1, 1], the decoder's Tanh range
+  mnist = { mean = { 0.1307 }, std = { 0.3081 } },  -- main.py's inputs (the Tanh cannot reach above 1)
+}
+local scaling = scalings[args.normalize]
+if not scaling then error("autoencoder.lua: --normalize must be tanh or mnist, got '" .. args.normalize .. "'") end
+train_full:normalize(scaling)
+test:normalize(scaling)
 
 -- 1. The autoencoder.
 lap.manual_seed(args.seed)
@@ -51,6 +64,11 @@ for epoch = 1, args["ae-epochs"] do
     total / batches, lap.clock() - started))
 end
 autoencoder:evaluate()
+if args["save-encoder"] ~= "" then
+  encoder:save(args["save-encoder"])
+  print(string.format("wrote the encoder to %s (inputs scaled as --normalize %s)", args["save-encoder"], args.normalize))
+end
+if args["pretrain-only"] then return end
 
 -- 2. ResNets on the frozen encoder.
 encoder:freeze()

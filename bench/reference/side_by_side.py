@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""side_by_side.py: lap's Table 1 records beside the PyTorch replica's, per cell
+(mean, 95 % Student-t interval, n) and instance by instance (same size, seed and
+method: the same training rows and test half).
+
+    /usr/bin/python3 bench/reference/side_by_side.py LAP.jsonl REPLICA.jsonl [more pairs...]
+    /usr/bin/python3 bench/reference/side_by_side.py --label "trained encoder" lap.jsonl replica.jsonl \\
+        --label "pretrained encoder" lap0.jsonl replica0.jsonl
+
+Records may carry method and train_size at top level (the replica's) or under
+config (lap's).  A file that does not exist counts as empty.  Accuracies are in %;
+"chance" counts the instances whose best accuracy stayed below 15 %."""
+import json
+import math
+import os
+import sys
+
+# Student t quantiles t(0.975, df) for small df, then the normal's.
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 19: 2.093, 24: 2.064, 29: 2.045, 49: 2.010}
+
+
+def t975(df):
+    if df in T975:
+        return T975[df]
+    below = [d for d in T975 if d < df]
+    return T975[max(below)] if df < 49 else 1.96
+
+
+def read(path):
+    records = {}
+    if not os.path.exists(path):
+        return records
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            c = r.get("config", {})
+            key = (r.get("train_size", c.get("train_size")), r.get("method", c.get("method")), r["seed"])
+            records[key] = 100 * r["best_accuracy"]
+    return records
+
+
+def cell(values):
+    if not values:
+        return "-"
+    n = len(values)
+    mean = sum(values) / n
+    chance = sum(1 for v in values if v < 15)
+    if n == 1:
+        return "%.1f (n=1, chance %d)" % (mean, chance)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t975(n - 1) * sd / math.sqrt(n)
+    return "%.1f, [%.1f, %.1f] (n=%d, chance %d)" % (mean, mean - half, mean + half, n, chance)
+
+
+def show(label, lap, replica):
+    print("== %s" % label)
+    sizes = sorted({k[0] for k in list(lap) + list(replica)})
+    for size in sizes:
+        for method in ("ResNet", "LAP"):
+            a = [v for (s, m, _), v in sorted(lap.items()) if s == size and m == method]
+            b = [v for (s, m, _), v in sorted(replica.items()) if s == size and m == method]
+            print("%4d images %-6s  lap %-34s replica %s" % (size, method, cell(a), cell(b)))
+    pairs = sorted(k for k in lap if k in replica)
+    if pairs:
+        print("  instance by instance (size, method, seed: lap / replica):")
+        for k in pairs:
+            print("    %4d %-6s seed %-3d %5.1f / %5.1f" % (k[0], k[1], k[2], lap[k], replica[k]))
+
+
+def main(argv):
+    label, files = "", []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--label":
+            label = argv[i + 1]
+            i += 2
+            continue
+        files.append((label, argv[i]))
+        i += 1
+    if len(files) % 2:
+        raise SystemExit("side_by_side.py: give the files in pairs, lap's then the replica's")
+    for j in range(0, len(files), 2):
+        show(files[j][0] or files[j][1], read(files[j][1]), read(files[j + 1][1]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
