@@ -1,5 +1,5 @@
--- experiments/cifar10.lua: the paper's Table 2 protocol on CIFAR-10 (data/cifar10 from `make data`,
--- or --data DIR with the PNG sheets or the binary files).
+-- experiments/cifar10.lua: the paper's Table 2 protocol on CIFAR-10 (data/cifar10 by default).
+-- The data: data/cifar10 from `make data`, or --data DIR with the PNG sheets or the binary files.
 --
 -- The CIFAR OneRepResNet (encoder 3->50->100 channels to 100x16x16, 9 residual
 -- blocks of 3x3 convolutions, 3Lin classifier), orthogonal init gain 0.01, SGD lr

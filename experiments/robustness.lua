@@ -1,5 +1,6 @@
--- experiments/robustness.lua: is a LAP-trained network more robust than a plain one,
--- and do its block displacements give an attack away?  (Beyond the paper; the
+-- experiments/robustness.lua: adversarial robustness and attack detection, ResNet vs LAP-ResNet.
+-- Is a LAP-trained network more robust than a plain one, and do its block
+-- displacements give an attack away?  (Beyond the paper; the
 -- detection follows Karkar, Gallinari, Rakotomamonjy, "Adversarial Sample Detection
 -- Through Neural Network Transport Dynamics", ECML PKDD 2023.)
 --
