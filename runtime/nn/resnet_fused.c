@@ -402,27 +402,10 @@ void lap_resnet_plan_backward(lap_resnet *net)
 
 /* ---- the fused passes ---- */
 
-/* lap_sum_squares below its parallel size (2 x 32768 floats; a plan's blocks have at
- * most 4 x 4095): four double accumulators, added as it adds them. */
-static double sum_squares(const float *in, int64_t count)
-{
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    int64_t i = 0;
-    for (; i + 4 <= count; i += 4) {
-        a0 += (double)in[i] * in[i];
-        a1 += (double)in[i + 1] * in[i + 1];
-        a2 += (double)in[i + 2] * in[i + 2];
-        a3 += (double)in[i + 3] * in[i + 3];
-    }
-    for (; i < count; i++)
-        a0 += (double)in[i] * in[i];
-    return (a0 + a1) + (a2 + a3);
-}
-
 #ifdef __SSE2__
 /* A block of the paper's size (F = H = 2) at an even batch, rows in pairs, a loop per
  * half of the block instead of one per layer; each lane does what the layer kernels'
- * scalar does (the pair of rows is also a group of sum_squares' four accumulators).
+ * scalar does (the pair of rows is also a group of lap_sum_squares' four accumulators).
  * The forward's second half: relu(before_relu), the second Linear, x_k + h v, and
  * sum(v^2), which it returns. */
 static double second_half_2x2(const fused_block *b, const float *before_relu, int64_t N, float h)
@@ -556,7 +539,7 @@ int lap_resnet_fused_forward(lap_resnet *net, lap_tensor *x, int *failed_block)
 #pragma omp simd
             for (int64_t i = 0; i < count; i++)
                 next[i] = xk[i] + h * v[i];
-            net->block_squares[k] = sum_squares(v, count);
+            net->block_squares[k] = lap_sum_squares(v, count);   /* serial at these sizes */
         }
         const float *v = b->v;
         net->block_cost[k] = net->transport.form == LAP_TRANSPORT_FROBENIUS
