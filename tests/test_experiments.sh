@@ -10,20 +10,11 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/mnist" "$dir/cifar"
 
-# Random images with labels 0..9, written with string.pack (big-endian IDX headers).
+# Random images with labels 0..9: MNIST IDX files, CIFAR-10 binary records.
+"$LAPRUN" tests/write_fake_mnist.lua "$dir/mnist" 60 30 1 || fail "could not write the MNIST test data"
 TEST_DATA_DIR="$dir" "$LAPRUN" -e '
 local dir = os.getenv("TEST_DATA_DIR")
-local function idx(name, count, images)
-  local f = assert(io.open(dir .. "/mnist/" .. name, "wb"))
-  if images then f:write(string.pack(">I4I4I4I4", 0x803, count, 28, 28)) else f:write(string.pack(">I4I4", 0x801, count)) end
-  local bytes = {}
-  for i = 1, count * (images and 784 or 1) do bytes[i] = images and math.random(0, 255) or (i - 1) % 10 end
-  for i = 1, #bytes, 4096 do f:write(string.char(table.unpack(bytes, i, math.min(#bytes, i + 4095)))) end
-  f:close()
-end
 math.randomseed(1)
-idx("train-images-idx3-ubyte", 60, true); idx("train-labels-idx1-ubyte", 60, false)
-idx("t10k-images-idx3-ubyte", 30, true); idx("t10k-labels-idx1-ubyte", 30, false)
 local function cifar(name, count)
   local f = assert(io.open(dir .. "/cifar/" .. name, "wb"))
   for r = 1, count do

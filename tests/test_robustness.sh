@@ -10,20 +10,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/mnist"
 
-TEST_DATA_DIR="$dir" "$LAPRUN" -e '
-local dir = os.getenv("TEST_DATA_DIR")
-local function idx(name, count, images)
-  local f = assert(io.open(dir .. "/mnist/" .. name, "wb"))
-  if images then f:write(string.pack(">I4I4I4I4", 0x803, count, 28, 28)) else f:write(string.pack(">I4I4", 0x801, count)) end
-  local bytes = {}
-  for i = 1, count * (images and 784 or 1) do bytes[i] = images and math.random(0, 255) or (i - 1) % 10 end
-  for i = 1, #bytes, 4096 do f:write(string.char(table.unpack(bytes, i, math.min(#bytes, i + 4095)))) end
-  f:close()
-end
-math.randomseed(2)
-idx("train-images-idx3-ubyte", 40, true); idx("train-labels-idx1-ubyte", 40, false)
-idx("t10k-images-idx3-ubyte", 20, true); idx("t10k-labels-idx1-ubyte", 20, false)
-' || fail "could not write the test data"
+"$LAPRUN" tests/write_fake_mnist.lua "$dir/mnist" 40 20 2 || fail "could not write the test data"
 
 out="$dir/out"
 "$LAPRUN" experiments/robustness.lua --circles-instances 2 --attack-size 60 --circles-eps 0,0.3 \
