@@ -7,6 +7,7 @@
 
 #include "lap_bindings.h"
 #include "core/cpu.h"
+#include "nn/conv.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -213,8 +214,11 @@ static int lap_info(lua_State *L)
     lap_cpu_features(cpu, buf, sizeof buf);
     set_string(L, "features", buf);
     lua_setfield(L, -2, "cpu");
+    set_integer(L, "winograd_tile", lap_winograd_tile_setting());
     int n = snprintf(buf, sizeof buf, "lap %s (%s)\n", LAP_VERSION, LUA_RELEASE);
     lap_system_report(buf + n, sizeof buf - (size_t)n);
+    n = (int)strlen(buf);
+    lap_conv_report(buf + n, sizeof buf - (size_t)n);
     set_string(L, "text", buf);
     return 1;
 }
@@ -231,6 +235,20 @@ static int lap_kernels_get_set(lua_State *L)
             return luaL_error(L, "lap.kernels: %s", lap_last_error());
     }
     lua_pushstring(L, lap_kernel_path_name(lap_kernel_path()));
+    return 1;
+}
+
+/* lap.winograd_tile([m]): the Winograd tile setting, 0 (automatic), 2 or 4; with m, sets
+ * it and returns the previous one. */
+static int lap_winograd_tile_get_set(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_pushinteger(L, lap_winograd_tile_setting());
+        return 1;
+    }
+    lua_Integer m = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, m == 0 || m == 2 || m == 4, 1, "expected 0 (automatic), 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3))");
+    lua_pushinteger(L, lap_winograd_set_tile((int)m));
     return 1;
 }
 
@@ -252,6 +270,8 @@ int luaopen_lap(lua_State *L)
     lua_setfield(L, -2, "info");
     lua_pushcfunction(L, lap_kernels_get_set);
     lua_setfield(L, -2, "kernels");
+    lua_pushcfunction(L, lap_winograd_tile_get_set);
+    lua_setfield(L, -2, "winograd_tile");
     lapL_open_tensor(L);
     lapL_open_data(L);
     lapL_open_nn(L);

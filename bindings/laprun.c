@@ -45,6 +45,7 @@
 
 #include "lap_bindings.h"
 #include "core/cpu.h"
+#include "nn/conv.h"
 #include "core/dist.h"
 #include "core/error.h"
 
@@ -207,9 +208,10 @@ static int dolibrary(lua_State *L, char *globname)
 
 static void print_version(void)
 {
-    char report[1024];
+    char report[1024], conv[160];
     lap_system_report(report, sizeof report);
-    printf("%s %s (%s)\n%s", PROGNAME, LAP_VERSION, LUA_RELEASE, report);
+    lap_conv_report(conv, sizeof conv);
+    printf("%s %s (%s)\n%s%s", PROGNAME, LAP_VERSION, LUA_RELEASE, report, conv);
     fflush(stdout);
 }
 

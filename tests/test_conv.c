@@ -4,6 +4,8 @@
  *     (stride, padding, kernel, groups, depthwise, non-square, bias), with the
  *     Winograd path and with im2col forced; Winograd against im2col on the
  *     ResNet block shapes for the output and both gradients (errors printed);
+ *     all of it for both Winograd tile sizes, F(2x2, 3x3) and F(4x4, 3x3), forced
+ *     in turn, and the automatic choice between them;
  * (b) five-point finite differences of sum(f(x) * R) in every input, weight and
  *     bias element (convolutions are linear in each, so the differences are
  *     exact up to float rounding; tolerance 5e-3 relative above 1, absolute below);
@@ -25,6 +27,9 @@
 #include "check.h"
 
 static lap_rng rng;
+
+/* The Winograd tile size forced (2 or 4), for the labels. */
+static int tile = 2;
 
 static lap_tensor *random_tensor(int ndim, const int64_t *shape, double scale)
 {
@@ -150,8 +155,9 @@ static void check_forward(const shape_case *s)
         ok = ok && m->output->ndim == 4 && m->output->shape[0] == s->N && m->output->shape[1] == s->K &&
              m->output->shape[2] == OH && m->output->shape[3] == OW;
         double err = ok ? relative_error(lap_data(m->output), ref, count) : 1.0;
-        char label[200];
-        snprintf(label, sizeof label, "%s [%s] (rel. error %.2g)", what, winograd == 2 ? "winograd" : winograd ? "default" : "im2col", err);
+        char label[320];
+        snprintf(label, sizeof label, "%s [%s, F(%dx%d)] (rel. error %.2g)", what,
+                 winograd == 2 ? "winograd" : winograd ? "default" : "im2col", tile, tile, err);
         expect(ok && err < 1e-5, label);
     }
     lap_conv_set_winograd(1);
@@ -215,8 +221,8 @@ static void check_winograd_accuracy(int64_t N, int64_t C, int64_t H, int64_t W, 
     double ew = relative_error_f(lap_data(dw[1]), lap_data(dw[0]), lap_numel(dw[0]));
     char what[200];
     snprintf(what, sizeof what,
-             "winograd vs im2col N%lld C%lld %lldx%lld K%lld: rel. error output %.2g, input grad %.2g, weight grad %.2g",
-             (long long)N, (long long)C, (long long)H, (long long)W, (long long)K, eo, ex, ew);
+             "winograd F(%dx%d) vs im2col N%lld C%lld %lldx%lld K%lld: rel. error output %.2g, input grad %.2g, weight grad %.2g",
+             tile, tile, (long long)N, (long long)C, (long long)H, (long long)W, (long long)K, eo, ex, ew);
     expect(eo < 1e-4 && ex < 1e-4 && ew < 1e-4, what);
     printf("ok   %s\n", what);
     for (int i = 0; i < 2; i++) {
@@ -505,24 +511,37 @@ int main(int argc, char **argv)
             {2, 1, 28, 28, 16, 3, 3, 1, 1, 1, 1}, {2, 16, 28, 28, 32, 5, 5, 2, 2, 1, 1}, {3, 32, 14, 14, 32, 3, 3, 1, 1, 1, 0},
             {2, 3, 1, 1, 2, 3, 3, 1, 1, 1, 1},   {2, 5, 2, 3, 3, 3, 3, 1, 1, 1, 0},   {2, 3, 5, 5, 4, 3, 3, 3, 2, 1, 1},
         };
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            check_forward(&cases[i]);
+        for (tile = 2; tile <= 4; tile += 2) {
+            lap_winograd_set_tile(tile);
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+                check_forward(&cases[i]);
+            check_winograd_accuracy(4, 32, 14, 14, 32);
+            check_winograd_accuracy(2, 100, 16, 16, 100);
+            check_winograd_accuracy(3, 7, 9, 11, 5);
+            /* Channel groups of 8 with a partial last group on either side, odd widths and
+             * heights, H != W, widths with and without a multiple of 4 columns, several
+             * chunks with a shorter last one (N 37 on 13 samples per chunk). */
+            check_winograd_accuracy(5, 12, 7, 13, 20);
+            check_winograd_accuracy(2, 17, 12, 5, 9);
+            check_winograd_accuracy(37, 24, 10, 8, 16);
+            check_winograd_accuracy(3, 8, 1, 1, 8);
+            check_winograd_accuracy(2, 3, 2, 128, 4);
+            check_winograd_accuracy(2, 9, 3, 6, 16);
+            gradchecks();
+        }
+        /* The automatic choice: F(4x4) where it makes fewer products. */
+        lap_winograd_set_tile(0);
+        expect(lap_winograd_tile_for(14, 14) == 4 && lap_winograd_tile_for(16, 16) == 4 &&
+                   lap_winograd_tile_for(7, 7) == 4 && lap_winograd_tile_for(2, 2) == 2 &&
+                   lap_winograd_tile_for(5, 5) == 2 && lap_winograd_tile_for(6, 6) == 2 &&
+                   lap_winograd_tile_for(1, 128) == 2,
+               "automatic tile size: F(4x4) on 14x14, 16x16, 7x7; F(2x2) on 2x2, 5x5, 6x6, 1x128");
+        expect(lap_winograd_set_tile(2) == 0 && lap_winograd_tile_for(14, 14) == 2 && lap_winograd_set_tile(0) == 2,
+               "lap_winograd_set_tile forces and returns the previous setting");
         check_transpose_forward(2, 3, 4, 5, 2, 4, 2, 1, 0, 1);
         check_transpose_forward(2, 3, 4, 4, 2, 3, 2, 1, 1, 0);
         check_transpose_forward(2, 4, 5, 3, 3, 3, 1, 1, 0, 1);
         check_transpose_forward(1, 2, 3, 3, 3, 5, 3, 2, 2, 1);
-        check_winograd_accuracy(4, 32, 14, 14, 32);
-        check_winograd_accuracy(2, 100, 16, 16, 100);
-        check_winograd_accuracy(3, 7, 9, 11, 5);
-        /* Channel groups of 8 with a partial last group on either side, odd widths and
-         * heights, H != W, widths with and without a multiple of 4 columns, several
-         * chunks with a shorter last one (N 37 on 13 samples per chunk). */
-        check_winograd_accuracy(5, 12, 7, 13, 20);
-        check_winograd_accuracy(2, 17, 12, 5, 9);
-        check_winograd_accuracy(37, 24, 10, 8, 16);
-        check_winograd_accuracy(3, 8, 1, 1, 8);
-        check_winograd_accuracy(2, 3, 2, 128, 4);
-        gradchecks();
         check_contract();
     }
     time_conv("32->32 3x3 on 128x32x14x14", 128, 32, 14, 14, 32, 3, 1, 1, 1);

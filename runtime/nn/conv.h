@@ -14,6 +14,8 @@
 #ifndef LAP_CONV_H
 #define LAP_CONV_H
 
+#include <stddef.h>
+
 #include "core/tensor.h"
 
 typedef struct lap_conv_geom {
@@ -45,6 +47,17 @@ int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const
                                lap_tensor **scratch);
 int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, const lap_conv_geom *g,
                                  lap_tensor **scratch);
+
+/* Tile size: 2 forces F(2x2, 3x3), 4 forces F(4x4, 3x3) (winograd_f4.c: 1.36-1.78 times
+ * fewer multiplications, about ten times the rounding error), 0 (the default) picks
+ * the one with fewer products for the image size.  Returns the previous setting. */
+int lap_winograd_set_tile(int m);
+/* The tile size (2 or 4) the current setting gives an H x W image. */
+int lap_winograd_tile_for(int64_t H, int64_t W);
+/* The current setting (0 automatic, 2, 4) without changing it. */
+int lap_winograd_tile_setting(void);
+/* One line for `laprun --version` and lap.info(): how 3x3 convolutions run. */
+void lap_conv_report(char *buf, size_t size);
 
 /* ---- threads (conv.c) ---- */
 /* The number of threads a parallel region will have (1 without OpenMP). */

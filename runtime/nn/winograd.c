@@ -36,13 +36,12 @@
  * multiplies further but loses about two digits in float32).
  */
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE__
-#include <immintrin.h>
-#endif
 
 #include "nn/conv.h"
+#include "nn/winograd_tiles.h"
 #include "core/error.h"
 #include "core/kernels.h"
 
@@ -61,9 +60,6 @@
 #ifndef CHUNK_FLOATS
 #define CHUNK_FLOATS (64 * 1024)
 #endif
-
-/* Tiles in a row, at most; wider images go through im2col. */
-#define MAX_TW 64
 
 int lap_winograd_eligible(const lap_conv_geom *g)
 {
@@ -132,90 +128,7 @@ static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t
         }
 }
 
-/* ---- channel-interleaved planes ---- */
-
-/* 8 floats, one per channel of a group; v8u is the same for loads and stores at
- * any float address (as GCC's own __m256_u). */
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
-#define load8(p) (*(const v8u *)(p))
-#define store8(p, v) (*(v8u *)(p) = (v))
-#define INLINE static inline __attribute__((always_inline))
-
-/* The source row of a missing channel (beyond C in the last group). */
-static const float zero_row[2 * MAX_TW];
-
-/* plane: (., pw, 8), rows off .. off + H - 1, columns off .. off + W - 1 overwritten
- * with src: (nc, H, W) (lane c = channel c, lanes nc .. 7 zero); the rest untouched.
- * 4x4 transposes in SSE registers: a scalar loop here costs as much as the tile
- * transforms. */
-INLINE void pack_plane(float *plane, const float *src, int64_t nc, int64_t H, int64_t W, int64_t pw, int64_t off)
-{
-    for (int64_t r = 0; r < H; r++) {
-        const float *s[8];
-        for (int c = 0; c < 8; c++)
-            s[c] = c < nc ? src + (c * H + r) * W : zero_row;
-        float *d = plane + ((r + off) * pw + off) * 8;
-        int64_t x = 0;
-#ifdef __SSE__
-        for (; x + 4 <= W; x += 4)
-            for (int h = 0; h < 8; h += 4) {
-                __m128 r0 = _mm_loadu_ps(s[h] + x), r1 = _mm_loadu_ps(s[h + 1] + x), r2 = _mm_loadu_ps(s[h + 2] + x),
-                       r3 = _mm_loadu_ps(s[h + 3] + x);
-                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-                _mm_storeu_ps(d + x * 8 + h, r0);
-                _mm_storeu_ps(d + x * 8 + 8 + h, r1);
-                _mm_storeu_ps(d + x * 8 + 16 + h, r2);
-                _mm_storeu_ps(d + x * 8 + 24 + h, r3);
-            }
-#endif
-        for (; x < W; x++)
-            for (int c = 0; c < 8; c++)
-                d[x * 8 + c] = s[c][x];
-    }
-}
-
-/* dst: (nc, H, W) overwritten with lanes 0 .. nc - 1 of rows and columns 0 .. H - 1,
- * 0 .. W - 1 of plane: (., pw, 8). */
-INLINE void unpack_plane(float *dst, const float *plane, int64_t nc, int64_t H, int64_t W, int64_t pw)
-{
-    for (int64_t r = 0; r < H; r++) {
-        float *d[8];
-        for (int c = 0; c < 8; c++)
-            d[c] = dst + (c * H + r) * W;
-        const float *s = plane + r * pw * 8;
-        int64_t x = 0;
-#ifdef __SSE__
-        for (; x + 4 <= W; x += 4)
-            for (int h = 0; h < nc; h += 4) {
-                __m128 r0 = _mm_loadu_ps(s + x * 8 + h), r1 = _mm_loadu_ps(s + x * 8 + 8 + h),
-                       r2 = _mm_loadu_ps(s + x * 8 + 16 + h), r3 = _mm_loadu_ps(s + x * 8 + 24 + h);
-                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-                _mm_storeu_ps(d[h] + x, r0);
-                if (h + 1 < nc)
-                    _mm_storeu_ps(d[h + 1] + x, r1);
-                if (h + 2 < nc)
-                    _mm_storeu_ps(d[h + 2] + x, r2);
-                if (h + 3 < nc)
-                    _mm_storeu_ps(d[h + 3] + x, r3);
-            }
-#endif
-        for (; x < W; x++)
-            for (int c = 0; c < nc; c++)
-                d[c][x] = s[x * 8 + c];
-    }
-}
-
 /* ---- tile transforms, 8 channels per vector ---- */
-
-/* Prefetch the lines lpt t .. lpt (t + 1) - 1 of p (16 floats a line, `lines` in all):
- * spread over the tiles of one channel group, this brings in the next group's
- * image (8 short rows far apart, which the hardware prefetcher does not follow) or
- * the lines the group's output goes to, while the arithmetic runs. */
-#define PREFETCH_SLICE(p, lines, t, lpt, rw)                                  \
-    for (int64_t l_ = (t) * (lpt); l_ < ((t) + 1) * (lpt) && l_ < (lines); l_++) \
-    __builtin_prefetch((p) + l_ * 16, rw, 3)
-
 
 /* v: (16, T, cp) the transformed 4x4 input tiles B^T d B of x: (nb, C, H, W), tile t =
  * (b, ty, tx) over a th x tw grid, T = nb th tw, cp = C rounded up to 8 (lanes C ..
@@ -224,7 +137,7 @@ INLINE void unpack_plane(float *dst, const float *plane, int64_t nc, int64_t H, 
 static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
                                    int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 2 * tw + 2, T = nb * th * tw, stride = T * cp;
+    const int64_t pw = 2 * tw + 2, T = nb * th * tw, stride = lap_winograd_position_stride(T, cp);
     for (int64_t b = 0; b < nb; b++)
         for (int64_t c0 = 0; c0 < C; c0 += 8) {
             const float *src = x + (b * C + c0) * H * W, *next = src + 8 * H * W;
@@ -270,7 +183,7 @@ LAP_KERNEL_INLINE(transform_input, (float *v, float *plane, const float *x, int6
 static inline LAP_ALWAYS_INLINE void transform_output_body(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp,
                                     int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
+    const int64_t pw = 2 * tw, T = nb * th * tw, stride = lap_winograd_position_stride(T, kp);
     for (int64_t b = 0; b < nb; b++)
         for (int64_t k0 = 0; k0 < K; k0 += 8) {
             const float *in = m + b * th * tw * kp + k0;
@@ -308,7 +221,7 @@ LAP_KERNEL_INLINE(transform_output, (float *y, float *plane, const float *m, int
 static inline LAP_ALWAYS_INLINE void transform_output_grad_body(float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
                                          int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 2 * tw, T = nb * th * tw, stride = T * kp;
+    const int64_t pw = 2 * tw, T = nb * th * tw, stride = lap_winograd_position_stride(T, kp);
     for (int64_t b = 0; b < nb; b++)
         for (int64_t k0 = 0; k0 < K; k0 += 8) {
             const float *src = dy + (b * K + k0) * H * W, *next = src + 8 * H * W;
@@ -349,48 +262,51 @@ LAP_KERNEL_INLINE(transform_output_grad, (float *dm, float *plane, const float *
  * from the baseline path in the last bits (tests/test_kernel_paths.lua). */
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
+/* Rows t .. t + R - 1 of m (R <= 6 a compile-time constant once inlined). */
+INLINE void tile_products_rows(float *m0, const float *v0, const float *u, int R, int64_t CIN, int64_t cp, int64_t kp)
+{
+    int64_t k = 0;
+    for (; k + 16 <= kp; k += 16) {
+        v8 a[6][2] = {{{0}}};
+        for (int64_t c = 0; c < CIN; c++) {
+            v8 b0 = load8(u + c * kp + k), b1 = load8(u + c * kp + k + 8);
+            for (int r = 0; r < R; r++) {
+                float x = v0[r * cp + c];
+                a[r][0] += x * b0;
+                a[r][1] += x * b1;
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            store8(m0 + r * kp + k, a[r][0]);
+            store8(m0 + r * kp + k + 8, a[r][1]);
+        }
+    }
+    for (; k < kp; k += 8) {
+        v8 a[6] = {{0}};
+        for (int64_t c = 0; c < CIN; c++) {
+            v8 b = load8(u + c * kp + k);
+            for (int r = 0; r < R; r++)
+                a[r] += v0[r * cp + c] * b;
+        }
+        for (int r = 0; r < R; r++)
+            store8(m0 + r * kp + k, a[r]);
+    }
+}
+
 INLINE void tile_products_body(float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
                                int64_t kp)
 {
     int64_t t = 0;
-    for (; t + 6 <= T; t += 6) {
-        const float *v0 = v + t * cp;
-        float *m0 = m + t * kp;
-        int64_t k = 0;
-        for (; k + 16 <= kp; k += 16) {
-            v8 a[6][2] = {{{0}}};
-            for (int64_t c = 0; c < CIN; c++) {
-                v8 b0 = load8(u + c * kp + k), b1 = load8(u + c * kp + k + 8);
-                for (int r = 0; r < 6; r++) {
-                    float x = v0[r * cp + c];
-                    a[r][0] += x * b0;
-                    a[r][1] += x * b1;
-                }
-            }
-            for (int r = 0; r < 6; r++) {
-                store8(m0 + r * kp + k, a[r][0]);
-                store8(m0 + r * kp + k + 8, a[r][1]);
-            }
-        }
-        for (; k < kp; k += 8) {
-            v8 a[6] = {{0}};
-            for (int64_t c = 0; c < CIN; c++) {
-                v8 b = load8(u + c * kp + k);
-                for (int r = 0; r < 6; r++)
-                    a[r] += v0[r * cp + c] * b;
-            }
-            for (int r = 0; r < 6; r++)
-                store8(m0 + r * kp + k, a[r]);
-        }
-    }
-    for (; t < T; t++) {
-        const float *v0 = v + t * cp;
-        for (int64_t k = 0; k < kp; k += 8) {
-            v8 a = {0};
-            for (int64_t c = 0; c < CIN; c++)
-                a += v0[c] * load8(u + c * kp + k);
-            store8(m + t * kp + k, a);
-        }
+    for (; t + 6 <= T; t += 6)
+        tile_products_rows(m + t * kp, v + t * cp, u, 6, CIN, cp, kp);
+    /* The last rows in one pass over u too (a chunk of F(4x4) tiles may have only 16). */
+    switch (T - t) {
+    case 5: tile_products_rows(m + t * kp, v + t * cp, u, 5, CIN, cp, kp); break;
+    case 4: tile_products_rows(m + t * kp, v + t * cp, u, 4, CIN, cp, kp); break;
+    case 3: tile_products_rows(m + t * kp, v + t * cp, u, 3, CIN, cp, kp); break;
+    case 2: tile_products_rows(m + t * kp, v + t * cp, u, 2, CIN, cp, kp); break;
+    case 1: tile_products_rows(m + t * kp, v + t * cp, u, 1, CIN, cp, kp); break;
+    default: break;
     }
 }
 LAP_KERNEL_INLINE(tile_products, (float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
@@ -454,7 +370,56 @@ LAP_KERNEL_INLINE(weight_products, (float *du, const float *dm, const float *v, 
 
 /* ---- drivers ---- */
 
+static const lap_winograd_tiles f2 = {2, 4, transform_weights, transform_weight_grad, transform_input,
+                                      transform_output, transform_output_grad};
+
+/* 0: F(4x4) where it multiplies fewer numbers than F(2x2), else F(2x2); 2 or 4: that
+ * one; -1: not yet read from LAP_WINOGRAD_TILE (the first convolution reads it, on
+ * the thread that calls the kernels, before any parallel region). */
+static int tile_setting = -1;
+
+static int current_tile_setting(void)
+{
+    if (tile_setting < 0) {
+        const char *env = getenv("LAP_WINOGRAD_TILE");
+        tile_setting = env && (atoi(env) == 2 || atoi(env) == 4) ? atoi(env) : 0;
+    }
+    return tile_setting;
+}
+
+int lap_winograd_tile_setting(void) { return current_tile_setting(); }
+
+void lap_conv_report(char *buf, size_t size)
+{
+    int setting = current_tile_setting();
+    if (setting)
+        snprintf(buf, size, "convolutions: 3x3 stride 1 as Winograd F(%dx%d, 3x3) (forced)\n", setting, setting);
+    else
+        snprintf(buf, size, "convolutions: 3x3 stride 1 as Winograd F(4x4, 3x3), or F(2x2, 3x3) where that makes "
+                            "fewer products\n");
+}
+
+int lap_winograd_set_tile(int m)
+{
+    int previous = current_tile_setting();
+    tile_setting = m == 2 || m == 4 ? m : 0;
+    return previous;
+}
+
+/* F(4x4) makes 36 products a tile where F(2x2) makes 16, so it wins unless its
+ * tiles hang far over the image (2x2, 5x5, 6x6). */
+int lap_winograd_tile_for(int64_t H, int64_t W)
+{
+    current_tile_setting();
+    if (tile_setting == 2 || tile_setting == 4)
+        return tile_setting;
+    int64_t f2_products = 16 * ((H + 1) / 2) * ((W + 1) / 2), f4_products = 36 * ((H + 3) / 4) * ((W + 3) / 4);
+    return f4_products < f2_products ? 4 : 2;
+}
+
 typedef struct plan {
+    const lap_winograd_tiles *tiles;
+    int64_t positions;                        /* alpha^2 */
     int64_t th, tw, per_sample, nb, chunks;   /* tiles per sample, samples per chunk */
     int64_t cp, kp;                           /* channel counts rounded up to 8 */
     int64_t v_size, m_size, in_plane, out_plane, per_thread;   /* per-thread buffers, floats */
@@ -463,22 +428,25 @@ typedef struct plan {
 static plan make_plan(int64_t N, int64_t C, int64_t K, int64_t H, int64_t W)
 {
     plan p;
-    p.th = (H + 1) / 2;
-    p.tw = (W + 1) / 2;
+    p.tiles = lap_winograd_tile_for(H, W) == 4 ? &lap_winograd_f4 : &f2;
+    const int64_t m = p.tiles->m, P = p.tiles->alpha * p.tiles->alpha;
+    p.positions = P;
+    p.th = (H + m - 1) / m;
+    p.tw = (W + m - 1) / m;
     p.per_sample = p.th * p.tw;
     p.cp = round8(C);
     p.kp = round8(K);
-    p.nb = CHUNK_FLOATS / (16 * (p.cp + p.kp) * p.per_sample);
+    p.nb = CHUNK_FLOATS / (P * (p.cp + p.kp) * p.per_sample);
     if (p.nb < 1)
         p.nb = 1;
     if (p.nb > N)
         p.nb = N;
     p.chunks = (N + p.nb - 1) / p.nb;
     int64_t T = p.nb * p.per_sample;
-    p.v_size = round16(16 * p.cp * T);
-    p.m_size = round16(16 * p.kp * T);
-    p.in_plane = round16((2 * p.th + 2) * (2 * p.tw + 2) * 8);
-    p.out_plane = round16(4 * p.th * p.tw * 8);
+    p.v_size = round16(P * lap_winograd_position_stride(T, p.cp));
+    p.m_size = round16(P * lap_winograd_position_stride(T, p.kp));
+    p.in_plane = p.cp / 8 * lap_winograd_plane_floats(m * p.th + 2, m * p.tw + 2);
+    p.out_plane = p.kp / 8 * lap_winograd_plane_floats(m * p.th, m * p.tw);
     p.per_thread = p.v_size + p.m_size + p.in_plane + p.out_plane;
     return p;
 }
@@ -509,10 +477,10 @@ static int winograd_conv(float *y, const float *x, const float *u, float *buffer
         memset(in_plane, 0, (size_t)p->in_plane * sizeof *in_plane);
         for (int64_t chunk; (chunk = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < p->chunks;) {
             int64_t n0 = chunk * p->nb, nb = N - n0 < p->nb ? N - n0 : p->nb, T = nb * p->per_sample;
-            transform_input(v, in_plane, x + n0 * CIN * H * W, nb, CIN, p->cp, H, W, p->th, p->tw);
-            for (int xi = 0; xi < 16; xi++)
-                tile_products(m + xi * T * p->kp, v + xi * T * p->cp, u + xi * CIN * p->kp, T, CIN, p->cp, p->kp);
-            transform_output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
+            p->tiles->input(v, in_plane, x + n0 * CIN * H * W, nb, CIN, p->cp, H, W, p->th, p->tw);
+            for (int64_t xi = 0; xi < p->positions; xi++)
+                tile_products(m + xi * lap_winograd_position_stride(T, p->kp), v + xi * lap_winograd_position_stride(T, p->cp), u + xi * CIN * p->kp, T, CIN, p->cp, p->kp);
+            p->tiles->output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
         }
     }
     return LAP_OK;
@@ -522,11 +490,11 @@ int lap_winograd_forward(float *y, const float *x, const float *w, const lap_con
 {
     int nthreads = lap_conv_threads();
     plan p = make_plan(g->N, g->C, g->K, g->H, g->W);
-    int64_t u_size = round16(16 * g->C * p.kp);
+    int64_t u_size = round16(p.positions * g->C * p.kp);
     float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
-    transform_weights(buffer, w, 0, g->K, g->C);
+    p.tiles->weights(buffer, w, 0, g->K, g->C);
     return winograd_conv(y, x, buffer, buffer + u_size, &p, nthreads, g->N, g->C, g->K, g->H, g->W);
 }
 
@@ -535,11 +503,11 @@ int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const
 {
     int nthreads = lap_conv_threads();
     plan p = make_plan(g->N, g->K, g->C, g->H, g->W);
-    int64_t u_size = round16(16 * g->K * p.kp);
+    int64_t u_size = round16(p.positions * g->K * p.kp);
     float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
-    transform_weights(buffer, w, 1, g->K, g->C);
+    p.tiles->weights(buffer, w, 1, g->K, g->C);
     return winograd_conv(dx, dy, buffer, buffer + u_size, &p, nthreads, g->N, g->K, g->C, g->H, g->W);
 }
 
@@ -549,7 +517,7 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
     int nthreads = lap_conv_threads();
     const int64_t N = g->N, C = g->C, K = g->K, H = g->H, W = g->W;
     plan p = make_plan(N, C, K, H, W);
-    int64_t u_size = round16(16 * K * p.cp), per_thread = p.per_thread + u_size;
+    int64_t u_size = round16(p.positions * K * p.cp), per_thread = p.per_thread + u_size;
     float *buffer = scratch_floats(scratch, per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
@@ -566,15 +534,15 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
         /* Fixed chunks per thread: the partial sums, hence the rounding, do not depend on timing. */
         for (int64_t chunk = tid; chunk < p.chunks; chunk += nt) {
             int64_t n0 = chunk * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, T = nb * p.per_sample;
-            transform_input(v, in_plane, x + n0 * C * H * W, nb, C, p.cp, H, W, p.th, p.tw);
-            transform_output_grad(dm, out_plane, dy + n0 * K * H * W, nb, K, p.kp, H, W, p.th, p.tw);
-            for (int xi = 0; xi < 16; xi++)
-                weight_products(du + xi * K * p.cp, dm + xi * T * p.kp, v + xi * T * p.cp, T, K, p.kp, p.cp);
+            p.tiles->input(v, in_plane, x + n0 * C * H * W, nb, C, p.cp, H, W, p.th, p.tw);
+            p.tiles->output_grad(dm, out_plane, dy + n0 * K * H * W, nb, K, p.kp, H, W, p.th, p.tw);
+            for (int64_t xi = 0; xi < p.positions; xi++)
+                weight_products(du + xi * K * p.cp, dm + xi * lap_winograd_position_stride(T, p.kp), v + xi * lap_winograd_position_stride(T, p.cp), T, K, p.kp, p.cp);
         }
     }
     float *du = buffer + p.per_thread;
     for (int t = 1; t < used; t++)
         lap_axpy(du, 1.0f, du + per_thread * t, u_size);
-    transform_weight_grad(dw, du, K, C, p.cp);
+    p.tiles->weight_grad(dw, du, K, C, p.cp);
     return LAP_OK;
 }

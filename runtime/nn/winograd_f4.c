@@ -1,0 +1,274 @@
+/* winograd_f4.c: the tile transforms of Winograd F(4x4, 3x3), for the drivers of
+ * winograd.c.
+ *
+ * Each 4x4 output tile comes from a 6x6 input tile d:  Y = A^T [(G g G^T) . (B^T d B)] A,
+ * with the interpolation points 0, +-1, +-2 and infinity (Lavin & Gray 2016):
+ *     B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *     G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * 36 products make 16 outputs (2.25 per output, against 4 for F(2x2): 1.78 times
+ * fewer multiplications on images whose side is a multiple of 4, 1.36 on 14x14,
+ * whose tiles cover 16x16).  The price is accuracy: the transformed inputs are up
+ * to 100 times the inputs (F(2x2): 4) and the sums cancel, so an output carries
+ * about ten times the rounding error of F(2x2) (tests/test_conv.c measures both
+ * against a double-precision direct convolution).  The kernel transforms are done
+ * in double and rounded once.
+ * Layouts, planes and the kernel paths are those of winograd.c (see there).
+ */
+#include <string.h>
+
+#include "nn/winograd_tiles.h"
+#include "core/kernels.h"
+
+/* The vector helpers below are always inlined: no v8 crosses a call on any path. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+static const double G[6][3] = {{1.0 / 4, 0, 0},
+                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                               {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                               {0, 0, 1}};
+
+/* u: (36, rows, ld) the kernels G g G^T of w: (K, C, 3, 3), stored as winograd.c's
+ * transform_weights does (flip: the input-gradient convolution's kernels). */
+static void weights4(float *u, const float *w, int flip, int64_t K, int64_t C)
+{
+    int64_t rows = flip ? K : C, ld = (flip ? C + 7 : K + 7) & ~(int64_t)7, stride = rows * ld;
+    memset(u, 0, (size_t)(36 * stride) * sizeof *u);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *src = w + (k * C + c) * 9;
+            double g[3][3], t[6][3];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j] = flip ? src[(2 - i) * 3 + (2 - j)] : src[i * 3 + j];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = G[i][0] * g[0][j] + G[i][1] * g[1][j] + G[i][2] * g[2][j];
+            int64_t index = flip ? k * ld + c : c * ld + k;
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    u[(i * 6 + j) * stride + index] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+        }
+}
+
+/* dw: (K, C, 3, 3) += G^T du G for du: (36, K, ld), ld >= C */
+static void weight_grad4(float *dw, const float *du, int64_t K, int64_t C, int64_t ld)
+{
+    int64_t stride = K * ld;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < C; c++) {
+            double t[3][6];
+            for (int a = 0; a < 3; a++)
+                for (int j = 0; j < 6; j++) {
+                    double sum = 0;
+                    for (int i = 0; i < 6; i++)
+                        sum += G[i][a] * du[(i * 6 + j) * stride + k * ld + c];
+                    t[a][j] = sum;
+                }
+            float *dst = dw + (k * C + c) * 9;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    double sum = 0;
+                    for (int j = 0; j < 6; j++)
+                        sum += t[a][j] * G[j][b];
+                    dst[a * 3 + b] += (float)sum;
+                }
+        }
+}
+
+/* r = B^T d for six vectors d. */
+INLINE void bt6(v8 r[6], v8 d0, v8 d1, v8 d2, v8 d3, v8 d4, v8 d5)
+{
+    v8 a = d4 - 4.0f * d2, b = d3 - 4.0f * d1, c = d4 - d2, e = 2.0f * (d3 - d1);
+    r[0] = (4.0f * d0 - 5.0f * d2) + d4;
+    r[1] = a + b;
+    r[2] = a - b;
+    r[3] = c + e;
+    r[4] = c - e;
+    r[5] = (4.0f * d1 - 5.0f * d3) + d5;
+}
+
+/* o = A^T m for six vectors m. */
+INLINE void at6(v8 o[4], v8 m0, v8 m1, v8 m2, v8 m3, v8 m4, v8 m5)
+{
+    v8 a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+    o[0] = (m0 + a) + c;
+    o[1] = b + 2.0f * d;
+    o[2] = a + 4.0f * c;
+    o[3] = (b + 8.0f * d) + m5;
+}
+
+/* h = A g for four vectors g. */
+INLINE void a4(v8 h[6], v8 g0, v8 g1, v8 g2, v8 g3)
+{
+    v8 e = g0 + g2, o = g1 + g3, e4 = g0 + 4.0f * g2, o4 = 2.0f * g1 + 8.0f * g3;
+    h[0] = g0;
+    h[1] = e + o;
+    h[2] = e - o;
+    h[3] = e4 + o4;
+    h[4] = e4 - o4;
+    h[5] = g3;
+}
+
+/* Row i of B^T d for the column at q (rows rs floats apart); i a constant once unrolled. */
+INLINE v8 bt_row(int i, const float *q, int64_t rs)
+{
+    switch (i) {
+    case 0: return (4.0f * load8(q) - 5.0f * load8(q + 2 * rs)) + load8(q + 4 * rs);
+    case 1: return (load8(q + 4 * rs) - 4.0f * load8(q + 2 * rs)) + (load8(q + 3 * rs) - 4.0f * load8(q + rs));
+    case 2: return (load8(q + 4 * rs) - 4.0f * load8(q + 2 * rs)) - (load8(q + 3 * rs) - 4.0f * load8(q + rs));
+    case 3: return (load8(q + 4 * rs) - load8(q + 2 * rs)) + 2.0f * (load8(q + 3 * rs) - load8(q + rs));
+    case 4: return (load8(q + 4 * rs) - load8(q + 2 * rs)) - 2.0f * (load8(q + 3 * rs) - load8(q + rs));
+    default: return (4.0f * load8(q + rs) - 5.0f * load8(q + 3 * rs)) + load8(q + 5 * rs);
+    }
+}
+
+/* Row r of A^T m for the column at q (rows rs floats apart). */
+INLINE v8 at_row(int r, const float *q, int64_t rs)
+{
+    v8 m1 = load8(q + rs), m2 = load8(q + 2 * rs), m3 = load8(q + 3 * rs), m4 = load8(q + 4 * rs);
+    switch (r) {
+    case 0: return (load8(q) + (m1 + m2)) + (m3 + m4);
+    case 1: return (m1 - m2) + 2.0f * (m3 - m4);
+    case 2: return (m1 + m2) + 4.0f * (m3 + m4);
+    default: return ((m1 - m2) + 8.0f * (m3 - m4)) + load8(q + 5 * rs);
+    }
+}
+
+/* Row i of A g for the column at q (rows rs floats apart). */
+INLINE v8 a_row(int i, const float *q, int64_t rs)
+{
+    switch (i) {
+    case 0: return load8(q);
+    case 1: return (load8(q) + load8(q + 2 * rs)) + (load8(q + rs) + load8(q + 3 * rs));
+    case 2: return (load8(q) + load8(q + 2 * rs)) - (load8(q + rs) + load8(q + 3 * rs));
+    case 3: return (load8(q) + 4.0f * load8(q + 2 * rs)) + (2.0f * load8(q + rs) + 8.0f * load8(q + 3 * rs));
+    case 4: return (load8(q) + 4.0f * load8(q + 2 * rs)) - (2.0f * load8(q + rs) + 8.0f * load8(q + 3 * rs));
+    default: return load8(q + 3 * rs);
+    }
+}
+
+/* v: (36, T, cp) the tiles B^T d B of x: (nb, C, H, W); plane: one (4 th + 2, 4 tw + 2, 8)
+ * plane per group of 8 channels (lap_winograd_plane_floats apart), zero on its border.
+ * All groups of a sample are packed first and each tile then runs over the groups,
+ * so that a tile's rows of v (cp floats at each of the 36 positions) are written
+ * whole while their cache lines are in L1: group by group, the 36 x T half-written
+ * lines of a chunk left L1 before the next group came back to them. */
+static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const float *x, int64_t nb, int64_t C,
+                                                 int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw)
+{
+    const int64_t pw = 4 * tw + 2, T = nb * th * tw, stride = lap_winograd_position_stride(T, cp),
+                  group_floats = lap_winograd_plane_floats(4 * th + 2, pw);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int64_t c0 = 0; c0 < C; c0 += 8)
+            pack_plane(plane + c0 / 8 * group_floats, x + (b * C + c0) * H * W, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
+        const float *next = x + (b + 1) * C * H * W;
+        const int64_t lines = (C * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
+        float *out = v + b * th * tw * cp;
+        for (int64_t ty = 0; ty < th; ty++)
+            for (int64_t tx = 0; tx < tw; tx++) {
+                if (b + 1 < nb)
+                    PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
+                for (int64_t c0 = 0; c0 < C; c0 += 8) {
+                    const float *p = plane + c0 / 8 * group_floats + (4 * ty * pw + 4 * tx) * 8;
+                    float *o = out + (ty * tw + tx) * cp + c0;
+                    /* Row by row of B^T d, from the plane (L1): the whole tile in registers
+                     * would need 36 of them. */
+#pragma GCC unroll 6
+                    for (int i = 0; i < 6; i++) {
+                        v8 r[6];
+                        bt6(r, bt_row(i, p, pw * 8), bt_row(i, p + 8, pw * 8), bt_row(i, p + 16, pw * 8),
+                            bt_row(i, p + 24, pw * 8), bt_row(i, p + 32, pw * 8), bt_row(i, p + 40, pw * 8));
+                        float *oi = o + 6 * i * stride;
+                        store8(oi, r[0]);
+                        store8(oi + stride, r[1]);
+                        store8(oi + 2 * stride, r[2]);
+                        store8(oi + 3 * stride, r[3]);
+                        store8(oi + 4 * stride, r[4]);
+                        store8(oi + 5 * stride, r[5]);
+                    }
+                }
+            }
+    }
+}
+LAP_KERNEL_INLINE(input4, (float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp, int64_t H,
+                           int64_t W, int64_t th, int64_t tw),
+                  (v, plane, x, nb, C, cp, H, W, th, tw))
+
+/* y: (nb, K, H, W) overwritten from m: (36, T, kp), each tile's A^T m A (4x4, clipped
+ * at the border); plane: (4 th, 4 tw, 8) scratch. */
+static inline LAP_ALWAYS_INLINE void output4_body(float *y, float *plane, const float *m, int64_t nb, int64_t K,
+                                                  int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
+{
+    const int64_t pw = 4 * tw, T = nb * th * tw, stride = lap_winograd_position_stride(T, kp);
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t k0 = 0; k0 < K; k0 += 8) {
+            const float *in = m + b * th * tw * kp + k0;
+            float *dst = y + (b * K + k0) * H * W;
+            const int64_t nk = K - k0 < 8 ? K - k0 : 8, lines = (nk * H * W + 15) / 16,
+                          lpt = (lines + th * tw - 1) / (th * tw);
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int64_t tx = 0; tx < tw; tx++) {
+                    PREFETCH_SLICE(dst, lines, ty * tw + tx, lpt, 1);
+                    const float *q = in + (ty * tw + tx) * kp;
+                    float *p = plane + (4 * ty * pw + 4 * tx) * 8;
+#pragma GCC unroll 4
+                    for (int r = 0; r < 4; r++) {
+                        v8 o[4];
+                        at6(o, at_row(r, q, 6 * stride), at_row(r, q + stride, 6 * stride), at_row(r, q + 2 * stride, 6 * stride),
+                            at_row(r, q + 3 * stride, 6 * stride), at_row(r, q + 4 * stride, 6 * stride),
+                            at_row(r, q + 5 * stride, 6 * stride));
+                        store8(p + r * pw * 8, o[0]);
+                        store8(p + r * pw * 8 + 8, o[1]);
+                        store8(p + r * pw * 8 + 16, o[2]);
+                        store8(p + r * pw * 8 + 24, o[3]);
+                    }
+                }
+            unpack_plane(dst, plane, nk, H, W, pw);
+        }
+}
+LAP_KERNEL_INLINE(output4, (float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp, int64_t H,
+                            int64_t W, int64_t th, int64_t tw),
+                  (y, plane, m, nb, K, kp, H, W, th, tw))
+
+/* dm: (36, T, kp) the tiles A dy A^T of dy: (nb, K, H, W), zero beyond the image;
+ * plane: (4 th, 4 tw, 8) scratch, zero beyond the image rows and columns. */
+static inline LAP_ALWAYS_INLINE void output_grad4_body(float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
+                                                       int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
+{
+    const int64_t pw = 4 * tw, T = nb * th * tw, stride = lap_winograd_position_stride(T, kp);
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t k0 = 0; k0 < K; k0 += 8) {
+            const float *src = dy + (b * K + k0) * H * W, *next = src + 8 * H * W;
+            pack_plane(plane, src, K - k0 < 8 ? K - k0 : 8, H, W, pw, 0);
+            float *out = dm + b * th * tw * kp + k0;
+            const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
+            int last = b == nb - 1 && k0 + 8 >= K;
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int64_t tx = 0; tx < tw; tx++) {
+                    if (!last)
+                        PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
+                    const float *p = plane + (4 * ty * pw + 4 * tx) * 8;
+                    float *o = out + (ty * tw + tx) * kp;
+#pragma GCC unroll 6
+                    for (int i = 0; i < 6; i++) {
+                        v8 h[6];
+                        a4(h, a_row(i, p, pw * 8), a_row(i, p + 8, pw * 8), a_row(i, p + 16, pw * 8), a_row(i, p + 24, pw * 8));
+                        float *oi = o + 6 * i * stride;
+                        store8(oi, h[0]);
+                        store8(oi + stride, h[1]);
+                        store8(oi + 2 * stride, h[2]);
+                        store8(oi + 3 * stride, h[3]);
+                        store8(oi + 4 * stride, h[4]);
+                        store8(oi + 5 * stride, h[5]);
+                    }
+                }
+        }
+}
+LAP_KERNEL_INLINE(output_grad4, (float *dm, float *plane, const float *dy, int64_t nb, int64_t K, int64_t kp,
+                                 int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (dm, plane, dy, nb, K, kp, H, W, th, tw))
+
+const lap_winograd_tiles lap_winograd_f4 = {4, 6, weights4, weight_grad4, input4, output4, output_grad4};

@@ -1,0 +1,139 @@
+/* winograd_tiles.h: what the Winograd tile sizes share (winograd.c: F(2x2, 3x3)
+ * and the drivers; winograd_f4.c: F(4x4, 3x3)): 8-channel vectors, the
+ * channel-interleaved planes the tile transforms read and write, and the table of
+ * one tile size's transforms.  Internal to runtime/nn.
+ */
+#ifndef LAP_WINOGRAD_TILES_H
+#define LAP_WINOGRAD_TILES_H
+
+#include <stdint.h>
+#ifdef __SSE__
+#include <immintrin.h>
+#endif
+
+/* Tiles in a row of the F(2x2) grid, at most; wider images go through im2col. */
+#define MAX_TW 64
+
+/* The transforms of one tile size m (outputs m x m, inputs alpha x alpha, alpha = m + 2,
+ * P = alpha^2 positions).  Layouts as in winograd.c: u (P, rows, ld), v (P, T, cp),
+ * m (P, T, kp); th x tw tiles a sample; planes (m th + 2, m tw + 2, 8) for the input
+ * and (m th, m tw, 8) for the output. */
+typedef struct lap_winograd_tiles {
+    int m, alpha;
+    void (*weights)(float *u, const float *w, int flip, int64_t K, int64_t C);
+    void (*weight_grad)(float *dw, const float *du, int64_t K, int64_t C, int64_t ld);
+    void (*input)(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp, int64_t H, int64_t W,
+                  int64_t th, int64_t tw);
+    void (*output)(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp, int64_t H, int64_t W,
+                   int64_t th, int64_t tw);
+    void (*output_grad)(float *dm, float *plane, const float *dy, int64_t nb, int64_t K, int64_t kp, int64_t H,
+                        int64_t W, int64_t th, int64_t tw);
+} lap_winograd_tiles;
+
+extern const lap_winograd_tiles lap_winograd_f4;
+
+/* Floats from one position's (T, c) block of v or m to the next: one cache line more
+ * than T c, because T c is often a power of two (16 tiles x 32 channels: 2 KB) and
+ * the 36 rows a tile writes, a power of two apart, would then share two of L1's 64
+ * sets and evict one another (measured: F(4x4) transforms 2 times slower). */
+static inline int64_t lap_winograd_position_stride(int64_t T, int64_t c) { return T * c + 16; }
+
+/* Floats of one channel group's plane of rows x cols, rounded up to whole cache lines;
+ * the plane buffers hold one such plane per group of 8 channels. */
+static inline int64_t lap_winograd_plane_floats(int64_t rows, int64_t cols) { return (rows * cols * 8 + 15) & ~(int64_t)15; }
+
+/* ---- channel-interleaved planes ---- */
+
+/* 8 floats, one per channel of a group; v8u is the same for loads and stores at
+ * any float address (as GCC's own __m256_u). */
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define load8(p) (*(const v8u *)(p))
+#define store8(p, v) (*(v8u *)(p) = (v))
+#define INLINE static inline __attribute__((always_inline))
+
+/* The source row of a missing channel (beyond C in the last group). */
+static const float zero_row[2 * MAX_TW] __attribute__((unused));
+
+/* plane: (., pw, 8), rows off .. off + H - 1, columns off .. off + W - 1 overwritten
+ * with src: (nc, H, W) (lane c = channel c, lanes nc .. 7 zero); the rest untouched.
+ * 4x4 transposes in SSE registers: a scalar loop here costs as much as the tile
+ * transforms. */
+INLINE void pack_plane(float *plane, const float *src, int64_t nc, int64_t H, int64_t W, int64_t pw, int64_t off)
+{
+    for (int64_t r = 0; r < H; r++) {
+        const float *s[8];
+        for (int c = 0; c < 8; c++)
+            s[c] = c < nc ? src + (c * H + r) * W : zero_row;
+        float *d = plane + ((r + off) * pw + off) * 8;
+        int64_t x = 0;
+#ifdef __SSE__
+        /* The last 4 columns again when W is not a multiple of 4 (the same values
+         * twice), instead of a scalar tail: 14-wide rows had 16 scalar copies. */
+        for (int64_t step = 0; x < W && W >= 4; x += step) {
+            if (x + 4 > W)
+                x = W - 4;
+            for (int h = 0; h < 8; h += 4) {
+                __m128 r0 = _mm_loadu_ps(s[h] + x), r1 = _mm_loadu_ps(s[h + 1] + x), r2 = _mm_loadu_ps(s[h + 2] + x),
+                       r3 = _mm_loadu_ps(s[h + 3] + x);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(d + x * 8 + h, r0);
+                _mm_storeu_ps(d + x * 8 + 8 + h, r1);
+                _mm_storeu_ps(d + x * 8 + 16 + h, r2);
+                _mm_storeu_ps(d + x * 8 + 24 + h, r3);
+            }
+            step = 4;
+        }
+#endif
+        for (; x < W; x++)
+            for (int c = 0; c < 8; c++)
+                d[x * 8 + c] = s[c][x];
+    }
+}
+
+/* dst: (nc, H, W) overwritten with lanes 0 .. nc - 1 of rows and columns 0 .. H - 1,
+ * 0 .. W - 1 of plane: (., pw, 8). */
+INLINE void unpack_plane(float *dst, const float *plane, int64_t nc, int64_t H, int64_t W, int64_t pw)
+{
+    for (int64_t r = 0; r < H; r++) {
+        float *d[8];
+        for (int c = 0; c < 8; c++)
+            d[c] = dst + (c * H + r) * W;
+        const float *s = plane + r * pw * 8;
+        int64_t x = 0;
+#ifdef __SSE__
+        for (int64_t step = 0; x < W && W >= 4; x += step) {   /* the last 4 columns as in pack_plane */
+            if (x + 4 > W)
+                x = W - 4;
+            step = 4;
+            for (int h = 0; h < nc; h += 4) {
+                __m128 r0 = _mm_loadu_ps(s + x * 8 + h), r1 = _mm_loadu_ps(s + x * 8 + 8 + h),
+                       r2 = _mm_loadu_ps(s + x * 8 + 16 + h), r3 = _mm_loadu_ps(s + x * 8 + 24 + h);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(d[h] + x, r0);
+                if (h + 1 < nc)
+                    _mm_storeu_ps(d[h + 1] + x, r1);
+                if (h + 2 < nc)
+                    _mm_storeu_ps(d[h + 2] + x, r2);
+                if (h + 3 < nc)
+                    _mm_storeu_ps(d[h + 3] + x, r3);
+            }
+        }
+#endif
+        for (; x < W; x++)
+            for (int c = 0; c < nc; c++)
+                d[c][x] = s[x * 8 + c];
+    }
+}
+
+/* Prefetch the lines lpt t .. lpt (t + 1) - 1 of p (16 floats a line, `lines` in all):
+ * spread over the tiles of one channel group, this brings in the next group's
+ * image (8 short rows far apart, which the hardware prefetcher does not follow) or
+ * the lines the group's output goes to, while the arithmetic runs. */
+#define PREFETCH_SLICE(p, lines, t, lpt, rw)                                  \
+    for (int64_t l_ = (t) * (lpt); l_ < ((t) + 1) * (lpt) && l_ < (lines); l_++) \
+    __builtin_prefetch((p) + l_ * 16, rw, 3)
+
+
+
+#endif
