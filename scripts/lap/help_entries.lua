@@ -38,7 +38,7 @@ return {
       "The peak resident memory of this process so far, in MB (getrusage).",
       nil },
     { "info", "lap.info()",
-      "What lap runs on: a table with version, lua, threads (OpenMP), kernels (lap's kernel path in use), kernel_paths (those this CPU runs), blas = {version, core, best_core, threads, config, reexec_from} and cpu = {model, vendor, family, model_number, features}; info.text is what `laprun --version` prints.",
+      "What lap runs on: a table with version, lua, threads (OpenMP), kernels (lap's kernel path in use), kernel_paths (those this CPU runs), winograd_tile, blas = {version, core, best_core, threads, config, reexec_from} and cpu = {model, vendor, family, model_number, features}; info.text is what `laprun --version` prints.",
       "laprun re-executes itself with OPENBLAS_CORETYPE=best_core when OpenBLAS chose weaker kernels than the CPU runs (reexec_from then names OpenBLAS's first choice); OPENBLAS_CORETYPE set by you is kept, LAP_NO_REEXEC=1 turns this off." },
     { "kernels", "lap.kernels([path])",
       "The kernel path lap's own loops run: \"baseline\" (x86-64-v2), \"avx2\" or \"avx512\"; with a path, forces it (an error when the CPU cannot run it).",
