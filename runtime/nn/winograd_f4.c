@@ -112,41 +112,45 @@ INLINE void a4(v8 h[6], v8 g0, v8 g1, v8 g2, v8 g3)
     h[5] = g3;
 }
 
-/* Row i of B^T d for the column at q (rows rs floats apart); i a constant once unrolled. */
-INLINE v8 bt_row(int i, const float *q, int64_t rs)
+/* Row i of B^T d in column j, d[k] the tile's input row k; i and j constants once
+ * unrolled, so that every load is a row pointer plus a fixed offset (with a row
+ * stride in each address, GCC spilled the 36 addresses of a tile to the stack). */
+INLINE v8 bt_row(int i, const float *const d[6], int j)
 {
+    const int c = 8 * j;
     switch (i) {
-    case 0: return (4.0f * load8(q) - 5.0f * load8(q + 2 * rs)) + load8(q + 4 * rs);
-    case 1: return (load8(q + 4 * rs) - 4.0f * load8(q + 2 * rs)) + (load8(q + 3 * rs) - 4.0f * load8(q + rs));
-    case 2: return (load8(q + 4 * rs) - 4.0f * load8(q + 2 * rs)) - (load8(q + 3 * rs) - 4.0f * load8(q + rs));
-    case 3: return (load8(q + 4 * rs) - load8(q + 2 * rs)) + 2.0f * (load8(q + 3 * rs) - load8(q + rs));
-    case 4: return (load8(q + 4 * rs) - load8(q + 2 * rs)) - 2.0f * (load8(q + 3 * rs) - load8(q + rs));
-    default: return (4.0f * load8(q + rs) - 5.0f * load8(q + 3 * rs)) + load8(q + 5 * rs);
+    case 0: return (4.0f * load8(d[0] + c) - 5.0f * load8(d[2] + c)) + load8(d[4] + c);
+    case 1: return (load8(d[4] + c) - 4.0f * load8(d[2] + c)) + (load8(d[3] + c) - 4.0f * load8(d[1] + c));
+    case 2: return (load8(d[4] + c) - 4.0f * load8(d[2] + c)) - (load8(d[3] + c) - 4.0f * load8(d[1] + c));
+    case 3: return (load8(d[4] + c) - load8(d[2] + c)) + 2.0f * (load8(d[3] + c) - load8(d[1] + c));
+    case 4: return (load8(d[4] + c) - load8(d[2] + c)) - 2.0f * (load8(d[3] + c) - load8(d[1] + c));
+    default: return (4.0f * load8(d[1] + c) - 5.0f * load8(d[3] + c)) + load8(d[5] + c);
     }
 }
 
-/* Row r of A^T m for the column at q (rows rs floats apart). */
-INLINE v8 at_row(int r, const float *q, int64_t rs)
+/* Row r of A^T m in column j, m[i] + 6 j stride... : q[i] points at position (i, 0). */
+INLINE v8 at_row(int r, const float *const q[6], int64_t off)
 {
-    v8 m1 = load8(q + rs), m2 = load8(q + 2 * rs), m3 = load8(q + 3 * rs), m4 = load8(q + 4 * rs);
+    v8 m1 = load8(q[1] + off), m2 = load8(q[2] + off), m3 = load8(q[3] + off), m4 = load8(q[4] + off);
     switch (r) {
-    case 0: return (load8(q) + (m1 + m2)) + (m3 + m4);
+    case 0: return (load8(q[0] + off) + (m1 + m2)) + (m3 + m4);
     case 1: return (m1 - m2) + 2.0f * (m3 - m4);
     case 2: return (m1 + m2) + 4.0f * (m3 + m4);
-    default: return ((m1 - m2) + 8.0f * (m3 - m4)) + load8(q + 5 * rs);
+    default: return ((m1 - m2) + 8.0f * (m3 - m4)) + load8(q[5] + off);
     }
 }
 
-/* Row i of A g for the column at q (rows rs floats apart). */
-INLINE v8 a_row(int i, const float *q, int64_t rs)
+/* Row i of A g in column c, g[k] the tile's output-gradient row k. */
+INLINE v8 a_row(int i, const float *const g[4], int c)
 {
+    const int o = 8 * c;
     switch (i) {
-    case 0: return load8(q);
-    case 1: return (load8(q) + load8(q + 2 * rs)) + (load8(q + rs) + load8(q + 3 * rs));
-    case 2: return (load8(q) + load8(q + 2 * rs)) - (load8(q + rs) + load8(q + 3 * rs));
-    case 3: return (load8(q) + 4.0f * load8(q + 2 * rs)) + (2.0f * load8(q + rs) + 8.0f * load8(q + 3 * rs));
-    case 4: return (load8(q) + 4.0f * load8(q + 2 * rs)) - (2.0f * load8(q + rs) + 8.0f * load8(q + 3 * rs));
-    default: return load8(q + 3 * rs);
+    case 0: return load8(g[0] + o);
+    case 1: return (load8(g[0] + o) + load8(g[2] + o)) + (load8(g[1] + o) + load8(g[3] + o));
+    case 2: return (load8(g[0] + o) + load8(g[2] + o)) - (load8(g[1] + o) + load8(g[3] + o));
+    case 3: return (load8(g[0] + o) + 4.0f * load8(g[2] + o)) + (2.0f * load8(g[1] + o) + 8.0f * load8(g[3] + o));
+    case 4: return (load8(g[0] + o) + 4.0f * load8(g[2] + o)) - (2.0f * load8(g[1] + o) + 8.0f * load8(g[3] + o));
+    default: return load8(g[3] + o);
     }
 }
 
@@ -176,18 +180,16 @@ static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const f
                     float *o = out + (ty * tw + tx) * cp + c0;
                     /* Row by row of B^T d, from the plane (L1): the whole tile in registers
                      * would need 36 of them. */
+                    const float *const d[6] = {p, p + pw * 8, p + 2 * pw * 8, p + 3 * pw * 8, p + 4 * pw * 8, p + 5 * pw * 8};
+                    float *const out_j[6] = {o, o + stride, o + 2 * stride, o + 3 * stride, o + 4 * stride, o + 5 * stride};
 #pragma GCC unroll 6
                     for (int i = 0; i < 6; i++) {
                         v8 r[6];
-                        bt6(r, bt_row(i, p, pw * 8), bt_row(i, p + 8, pw * 8), bt_row(i, p + 16, pw * 8),
-                            bt_row(i, p + 24, pw * 8), bt_row(i, p + 32, pw * 8), bt_row(i, p + 40, pw * 8));
-                        float *oi = o + 6 * i * stride;
-                        store8(oi, r[0]);
-                        store8(oi + stride, r[1]);
-                        store8(oi + 2 * stride, r[2]);
-                        store8(oi + 3 * stride, r[3]);
-                        store8(oi + 4 * stride, r[4]);
-                        store8(oi + 5 * stride, r[5]);
+                        bt6(r, bt_row(i, d, 0), bt_row(i, d, 1), bt_row(i, d, 2), bt_row(i, d, 3), bt_row(i, d, 4),
+                            bt_row(i, d, 5));
+                        const int64_t row = 6 * i * stride;
+                        for (int j = 0; j < 6; j++)
+                            store8(out_j[j] + row, r[j]);
                     }
                 }
             }
@@ -214,12 +216,13 @@ static inline LAP_ALWAYS_INLINE void output4_body(float *y, float *plane, const 
                     PREFETCH_SLICE(dst, lines, ty * tw + tx, lpt, 1);
                     const float *q = in + (ty * tw + tx) * kp;
                     float *p = plane + (4 * ty * pw + 4 * tx) * 8;
+                    const float *const rows[6] = {q, q + 6 * stride, q + 12 * stride, q + 18 * stride, q + 24 * stride,
+                                                  q + 30 * stride};
 #pragma GCC unroll 4
                     for (int r = 0; r < 4; r++) {
                         v8 o[4];
-                        at6(o, at_row(r, q, 6 * stride), at_row(r, q + stride, 6 * stride), at_row(r, q + 2 * stride, 6 * stride),
-                            at_row(r, q + 3 * stride, 6 * stride), at_row(r, q + 4 * stride, 6 * stride),
-                            at_row(r, q + 5 * stride, 6 * stride));
+                        at6(o, at_row(r, rows, 0), at_row(r, rows, stride), at_row(r, rows, 2 * stride),
+                            at_row(r, rows, 3 * stride), at_row(r, rows, 4 * stride), at_row(r, rows, 5 * stride));
                         store8(p + r * pw * 8, o[0]);
                         store8(p + r * pw * 8 + 8, o[1]);
                         store8(p + r * pw * 8 + 16, o[2]);
@@ -252,17 +255,15 @@ static inline LAP_ALWAYS_INLINE void output_grad4_body(float *dm, float *plane, 
                         PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
                     const float *p = plane + (4 * ty * pw + 4 * tx) * 8;
                     float *o = out + (ty * tw + tx) * kp;
+                    const float *const g[4] = {p, p + pw * 8, p + 2 * pw * 8, p + 3 * pw * 8};
+                    float *const out_j[6] = {o, o + stride, o + 2 * stride, o + 3 * stride, o + 4 * stride, o + 5 * stride};
 #pragma GCC unroll 6
                     for (int i = 0; i < 6; i++) {
                         v8 h[6];
-                        a4(h, a_row(i, p, pw * 8), a_row(i, p + 8, pw * 8), a_row(i, p + 16, pw * 8), a_row(i, p + 24, pw * 8));
-                        float *oi = o + 6 * i * stride;
-                        store8(oi, h[0]);
-                        store8(oi + stride, h[1]);
-                        store8(oi + 2 * stride, h[2]);
-                        store8(oi + 3 * stride, h[3]);
-                        store8(oi + 4 * stride, h[4]);
-                        store8(oi + 5 * stride, h[5]);
+                        a4(h, a_row(i, g, 0), a_row(i, g, 1), a_row(i, g, 2), a_row(i, g, 3));
+                        const int64_t row = 6 * i * stride;
+                        for (int j = 0; j < 6; j++)
+                            store8(out_j[j] + row, h[j]);
                     }
                 }
         }
