@@ -137,12 +137,12 @@ static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t
 static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
                                    int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 2 * tw + 2, T = nb * th * tw, stride = lap_winograd_position_stride(T, cp);
+    const int64_t pw = 2 * tw + 2, stride = 8;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t c0 = 0; c0 < C; c0 += 8) {
             const float *src = x + (b * C + c0) * H * W, *next = src + 8 * H * W;
             pack_plane(plane, src, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
-            float *out = v + b * th * tw * cp + c0;
+            float *out = v + b * th * tw * lap_winograd_tile_stride(16, cp) + c0 * 16;
             const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
             int last = b == nb - 1 && c0 + 8 >= C;
             for (int64_t ty = 0; ty < th; ty++)
@@ -151,7 +151,7 @@ static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane
                         PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
                     const float *p0 = plane + (2 * ty * pw + 2 * tx) * 8, *p1 = p0 + pw * 8, *p2 = p1 + pw * 8,
                                 *p3 = p2 + pw * 8;
-                    float *o = out + (ty * tw + tx) * cp;
+                    float *o = out + (ty * tw + tx) * lap_winograd_tile_stride(16, cp);
                     /* Rows of B^T d: (d0 - d2, d1 + d2, d2 - d1, d1 - d3); then the same on
                      * columns.  One output row at a time, reloading d from L1: holding the
                      * whole tile needs more than the 16 vector registers. */
@@ -183,17 +183,17 @@ LAP_KERNEL_INLINE(transform_input, (float *v, float *plane, const float *x, int6
 static inline LAP_ALWAYS_INLINE void transform_output_body(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp,
                                     int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 2 * tw, T = nb * th * tw, stride = lap_winograd_position_stride(T, kp);
+    const int64_t pw = 2 * tw, stride = 8;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t k0 = 0; k0 < K; k0 += 8) {
-            const float *in = m + b * th * tw * kp + k0;
+            const float *in = m + b * th * tw * lap_winograd_tile_stride(16, kp) + k0 * 16;
             float *dst = y + (b * K + k0) * H * W;
             const int64_t nk = K - k0 < 8 ? K - k0 : 8, lines = (nk * H * W + 15) / 16,
                           lpt = (lines + th * tw - 1) / (th * tw);
             for (int64_t ty = 0; ty < th; ty++)
                 for (int64_t tx = 0; tx < tw; tx++) {
                     PREFETCH_SLICE(dst, lines, ty * tw + tx, lpt, 1);
-                    const float *q = in + (ty * tw + tx) * kp;
+                    const float *q = in + (ty * tw + tx) * lap_winograd_tile_stride(16, kp);
                     v8 s[2][4];
                     /* Rows of A^T m: (m0 + m1 + m2, m1 - m2 - m3); then the same on columns. */
                     for (int j = 0; j < 4; j++) {
@@ -221,12 +221,12 @@ LAP_KERNEL_INLINE(transform_output, (float *y, float *plane, const float *m, int
 static inline LAP_ALWAYS_INLINE void transform_output_grad_body(float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
                                          int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 2 * tw, T = nb * th * tw, stride = lap_winograd_position_stride(T, kp);
+    const int64_t pw = 2 * tw, stride = 8;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t k0 = 0; k0 < K; k0 += 8) {
             const float *src = dy + (b * K + k0) * H * W, *next = src + 8 * H * W;
             pack_plane(plane, src, K - k0 < 8 ? K - k0 : 8, H, W, pw, 0);
-            float *out = dm + b * th * tw * kp + k0;
+            float *out = dm + b * th * tw * lap_winograd_tile_stride(16, kp) + k0 * 16;
             const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
             int last = b == nb - 1 && k0 + 8 >= K;
             for (int64_t ty = 0; ty < th; ty++)
@@ -237,7 +237,7 @@ static inline LAP_ALWAYS_INLINE void transform_output_grad_body(float *dm, float
                     v8 g00 = load8(p), g01 = load8(p + 8), g10 = load8(p + pw * 8), g11 = load8(p + pw * 8 + 8);
                     /* Rows of A g: (g0, g0 + g1, g0 - g1, -g1); then the same on columns. */
                     v8 a[4] = {g00, g00 + g10, g00 - g10, -g10}, c[4] = {g01, g01 + g11, g01 - g11, -g11};
-                    float *o = out + (ty * tw + tx) * kp;
+                    float *o = out + (ty * tw + tx) * lap_winograd_tile_stride(16, kp);
                     for (int i = 0; i < 4; i++) {
                         store8(o + (4 * i + 0) * stride, a[i]);
                         store8(o + (4 * i + 1) * stride, a[i] + c[i]);
@@ -253,7 +253,9 @@ LAP_KERNEL_INLINE(transform_output_grad, (float *dm, float *plane, const float *
 
 /* ---- the tile products ---- */
 
-/* m: (T, kp) = v: (T, cp) u: (CIN, kp), for one position xi of the transformed tile;
+/* m = v u for one position xi of the transformed tile: m (T x kp), v (T x cp) in the
+ * tile-major layout (winograd_tiles.h; element (t, c) of v at t tile_stride + (c / 8) 8 P + c % 8,
+ * P positions a tile, v and m pointing at position xi), u: (CIN, kp) row-major;
  * cp, kp multiples of 8, v's columns CIN .. cp - 1 ignored, u's padding columns zero.
  * With CIN and COUT a few dozen, OpenBLAS spent as long zeroing m (beta = 0) and
  * packing the operands as multiplying; here 6 rows of m and 16 of its columns stay in
@@ -262,66 +264,78 @@ LAP_KERNEL_INLINE(transform_output_grad, (float *dm, float *plane, const float *
  * from the baseline path in the last bits (tests/test_kernel_paths.lua). */
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
-/* Rows t .. t + R - 1 of m (R <= 6 a compile-time constant once inlined). */
-INLINE void tile_products_rows(float *m0, const float *v0, const float *u, int R, int64_t CIN, int64_t cp, int64_t kp)
+/* Rows t .. t + R - 1 of m (R <= 6 a compile-time constant once inlined); v0, m0 at row t. */
+INLINE void tile_products_rows(float *m0, const float *v0, const float *u, int R, int64_t CIN, int64_t cp, int64_t kp,
+                               int64_t P)
 {
+    const int64_t v_row = lap_winograd_tile_stride(P, cp), m_row = lap_winograd_tile_stride(P, kp), group = 8 * P;
     int64_t k = 0;
     for (; k + 16 <= kp; k += 16) {
         v8 a[6][2] = {{{0}}};
         for (int64_t c = 0; c < CIN; c++) {
             v8 b0 = load8(u + c * kp + k), b1 = load8(u + c * kp + k + 8);
+            const float *vc = v0 + (c >> 3) * group + (c & 7);
             for (int r = 0; r < R; r++) {
-                float x = v0[r * cp + c];
+                float x = vc[r * v_row];
                 a[r][0] += x * b0;
                 a[r][1] += x * b1;
             }
         }
+        float *mk = m0 + (k >> 3) * group;
         for (int r = 0; r < R; r++) {
-            store8(m0 + r * kp + k, a[r][0]);
-            store8(m0 + r * kp + k + 8, a[r][1]);
+            store8(mk + r * m_row, a[r][0]);
+            store8(mk + r * m_row + group, a[r][1]);
         }
     }
     for (; k < kp; k += 8) {
         v8 a[6] = {{0}};
         for (int64_t c = 0; c < CIN; c++) {
             v8 b = load8(u + c * kp + k);
+            const float *vc = v0 + (c >> 3) * group + (c & 7);
             for (int r = 0; r < R; r++)
-                a[r] += v0[r * cp + c] * b;
+                a[r] += vc[r * v_row] * b;
         }
+        float *mk = m0 + (k >> 3) * group;
         for (int r = 0; r < R; r++)
-            store8(m0 + r * kp + k, a[r]);
+            store8(mk + r * m_row, a[r]);
     }
 }
 
 INLINE void tile_products_body(float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
-                               int64_t kp)
+                               int64_t kp, int64_t P)
 {
+    const int64_t v_row = lap_winograd_tile_stride(P, cp), m_row = lap_winograd_tile_stride(P, kp);
     int64_t t = 0;
     for (; t + 6 <= T; t += 6)
-        tile_products_rows(m + t * kp, v + t * cp, u, 6, CIN, cp, kp);
+        tile_products_rows(m + t * m_row, v + t * v_row, u, 6, CIN, cp, kp, P);
     /* The last rows in one pass over u too (a chunk of F(4x4) tiles may have only 16). */
     switch (T - t) {
-    case 5: tile_products_rows(m + t * kp, v + t * cp, u, 5, CIN, cp, kp); break;
-    case 4: tile_products_rows(m + t * kp, v + t * cp, u, 4, CIN, cp, kp); break;
-    case 3: tile_products_rows(m + t * kp, v + t * cp, u, 3, CIN, cp, kp); break;
-    case 2: tile_products_rows(m + t * kp, v + t * cp, u, 2, CIN, cp, kp); break;
-    case 1: tile_products_rows(m + t * kp, v + t * cp, u, 1, CIN, cp, kp); break;
+    case 5: tile_products_rows(m + t * m_row, v + t * v_row, u, 5, CIN, cp, kp, P); break;
+    case 4: tile_products_rows(m + t * m_row, v + t * v_row, u, 4, CIN, cp, kp, P); break;
+    case 3: tile_products_rows(m + t * m_row, v + t * v_row, u, 3, CIN, cp, kp, P); break;
+    case 2: tile_products_rows(m + t * m_row, v + t * v_row, u, 2, CIN, cp, kp, P); break;
+    case 1: tile_products_rows(m + t * m_row, v + t * v_row, u, 1, CIN, cp, kp, P); break;
     default: break;
     }
 }
 LAP_KERNEL_INLINE(tile_products, (float *m, const float *v, const float *u, int64_t T, int64_t CIN, int64_t cp,
-                                  int64_t kp),
-                  (m, v, u, T, CIN, cp, kp))
+                                  int64_t kp, int64_t P),
+                  (m, v, u, T, CIN, cp, kp, P))
 
-/* du: (K, cp) += dm^T v for dm: (T, kp), v: (T, cp), one position xi of the tile:
- * the weight gradient in the transformed domain.  The sum runs over the T tiles of
- * a chunk (49 for one 14x14 sample), too short for OpenBLAS to amortize its packing;
- * here 6 rows of du and 16 of its columns stay in registers while t runs. */
+/* du: (K, cp) += dm^T v for one position xi of the tile (dm, v tile-major as above,
+ * pointing at position xi): the weight gradient in the transformed domain.  The sum
+ * runs over the T tiles of a chunk (16-49 for one sample), too short for OpenBLAS to
+ * amortize its packing; here 6 rows of du and 16 of its columns stay in registers
+ * while t runs. */
 INLINE void weight_products_body(float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
-                                 int64_t cp)
+                                 int64_t cp, int64_t P)
 {
+    const int64_t v_row = lap_winograd_tile_stride(P, cp), m_row = lap_winograd_tile_stride(P, kp), group = 8 * P;
+#define DM_AT(kk) (dm + ((kk) >> 3) * group + ((kk) & 7))
     int64_t k = 0;
     for (; k + 6 <= K; k += 6) {
+        const float *g0 = DM_AT(k), *g1 = DM_AT(k + 1), *g2 = DM_AT(k + 2), *g3 = DM_AT(k + 3), *g4 = DM_AT(k + 4),
+                    *g5 = DM_AT(k + 5);
         int64_t c = 0;
         for (; c + 16 <= cp; c += 16) {
             v8 a[6][2];
@@ -329,9 +343,11 @@ INLINE void weight_products_body(float *du, const float *dm, const float *v, int
                 a[r][0] = load8(du + (k + r) * cp + c);
                 a[r][1] = load8(du + (k + r) * cp + c + 8);
             }
+            const float *vc = v + (c >> 3) * group;
             for (int64_t t = 0; t < T; t++) {
-                v8 b0 = load8(v + t * cp + c), b1 = load8(v + t * cp + c + 8);
-                const float *g = dm + t * kp + k;
+                v8 b0 = load8(vc + t * v_row), b1 = load8(vc + t * v_row + group);
+                const float g[6] = {g0[t * m_row], g1[t * m_row], g2[t * m_row], g3[t * m_row], g4[t * m_row],
+                                    g5[t * m_row]};
                 for (int r = 0; r < 6; r++) {
                     a[r][0] += g[r] * b0;
                     a[r][1] += g[r] * b1;
@@ -346,26 +362,33 @@ INLINE void weight_products_body(float *du, const float *dm, const float *v, int
             v8 a[6];
             for (int r = 0; r < 6; r++)
                 a[r] = load8(du + (k + r) * cp + c);
+            const float *vc = v + (c >> 3) * group;
             for (int64_t t = 0; t < T; t++) {
-                v8 b = load8(v + t * cp + c);
+                v8 b = load8(vc + t * v_row);
+                const float g[6] = {g0[t * m_row], g1[t * m_row], g2[t * m_row], g3[t * m_row], g4[t * m_row],
+                                    g5[t * m_row]};
                 for (int r = 0; r < 6; r++)
-                    a[r] += dm[t * kp + k + r] * b;
+                    a[r] += g[r] * b;
             }
             for (int r = 0; r < 6; r++)
                 store8(du + (k + r) * cp + c, a[r]);
         }
     }
-    for (; k < K; k++)
+    for (; k < K; k++) {
+        const float *gk = DM_AT(k);
         for (int64_t c = 0; c < cp; c += 8) {
             v8 a = load8(du + k * cp + c);
+            const float *vc = v + (c >> 3) * group;
             for (int64_t t = 0; t < T; t++)
-                a += dm[t * kp + k] * load8(v + t * cp + c);
+                a += gk[t * m_row] * load8(vc + t * v_row);
             store8(du + k * cp + c, a);
         }
+    }
+#undef DM_AT
 }
 LAP_KERNEL_INLINE(weight_products, (float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
-                                    int64_t cp),
-                  (du, dm, v, T, K, kp, cp))
+                                    int64_t cp, int64_t P),
+                  (du, dm, v, T, K, kp, cp, P))
 #pragma GCC pop_options
 
 /* ---- drivers ---- */
@@ -443,8 +466,8 @@ static plan make_plan(int64_t N, int64_t C, int64_t K, int64_t H, int64_t W)
         p.nb = N;
     p.chunks = (N + p.nb - 1) / p.nb;
     int64_t T = p.nb * p.per_sample;
-    p.v_size = round16(P * lap_winograd_position_stride(T, p.cp));
-    p.m_size = round16(P * lap_winograd_position_stride(T, p.kp));
+    p.v_size = round16(lap_winograd_tile_stride(P, p.cp) * T);
+    p.m_size = round16(lap_winograd_tile_stride(P, p.kp) * T);
     p.in_plane = p.cp / 8 * lap_winograd_plane_floats(m * p.th + 2, m * p.tw + 2);
     p.out_plane = p.kp / 8 * lap_winograd_plane_floats(m * p.th, m * p.tw);
     p.per_thread = p.v_size + p.m_size + p.in_plane + p.out_plane;
@@ -479,7 +502,7 @@ static int winograd_conv(float *y, const float *x, const float *u, float *buffer
             int64_t n0 = chunk * p->nb, nb = N - n0 < p->nb ? N - n0 : p->nb, T = nb * p->per_sample;
             p->tiles->input(v, in_plane, x + n0 * CIN * H * W, nb, CIN, p->cp, H, W, p->th, p->tw);
             for (int64_t xi = 0; xi < p->positions; xi++)
-                tile_products(m + xi * lap_winograd_position_stride(T, p->kp), v + xi * lap_winograd_position_stride(T, p->cp), u + xi * CIN * p->kp, T, CIN, p->cp, p->kp);
+                tile_products(m + xi * 8, v + xi * 8, u + xi * CIN * p->kp, T, CIN, p->cp, p->kp, p->positions);
             p->tiles->output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
         }
     }
@@ -537,7 +560,7 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
             p.tiles->input(v, in_plane, x + n0 * C * H * W, nb, C, p.cp, H, W, p.th, p.tw);
             p.tiles->output_grad(dm, out_plane, dy + n0 * K * H * W, nb, K, p.kp, H, W, p.th, p.tw);
             for (int64_t xi = 0; xi < p.positions; xi++)
-                weight_products(du + xi * K * p.cp, dm + xi * lap_winograd_position_stride(T, p.kp), v + xi * lap_winograd_position_stride(T, p.cp), T, K, p.kp, p.cp);
+                weight_products(du + xi * K * p.cp, dm + xi * 8, v + xi * 8, T, K, p.kp, p.cp, p.positions);
         }
     }
     float *du = buffer + p.per_thread;

@@ -163,21 +163,21 @@ INLINE v8 a_row(int i, const float *const g[4], int c)
 static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const float *x, int64_t nb, int64_t C,
                                                  int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 4 * tw + 2, T = nb * th * tw, stride = lap_winograd_position_stride(T, cp),
+    const int64_t pw = 4 * tw + 2, stride = 8,
                   group_floats = lap_winograd_plane_floats(4 * th + 2, pw);
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t c0 = 0; c0 < C; c0 += 8)
             pack_plane(plane + c0 / 8 * group_floats, x + (b * C + c0) * H * W, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
         const float *next = x + (b + 1) * C * H * W;
         const int64_t lines = (C * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
-        float *out = v + b * th * tw * cp;
+        float *out = v + b * th * tw * lap_winograd_tile_stride(36, cp);
         for (int64_t ty = 0; ty < th; ty++)
             for (int64_t tx = 0; tx < tw; tx++) {
                 if (b + 1 < nb)
                     PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
                 for (int64_t c0 = 0; c0 < C; c0 += 8) {
                     const float *p = plane + c0 / 8 * group_floats + (4 * ty * pw + 4 * tx) * 8;
-                    float *o = out + (ty * tw + tx) * cp + c0;
+                    float *o = out + (ty * tw + tx) * lap_winograd_tile_stride(36, cp) + c0 * 36;
                     /* Row by row of B^T d, from the plane (L1): the whole tile in registers
                      * would need 36 of them. */
                     const float *const d[6] = {p, p + pw * 8, p + 2 * pw * 8, p + 3 * pw * 8, p + 4 * pw * 8, p + 5 * pw * 8};
@@ -204,17 +204,17 @@ LAP_KERNEL_INLINE(input4, (float *v, float *plane, const float *x, int64_t nb, i
 static inline LAP_ALWAYS_INLINE void output4_body(float *y, float *plane, const float *m, int64_t nb, int64_t K,
                                                   int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 4 * tw, T = nb * th * tw, stride = lap_winograd_position_stride(T, kp);
+    const int64_t pw = 4 * tw, stride = 8;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t k0 = 0; k0 < K; k0 += 8) {
-            const float *in = m + b * th * tw * kp + k0;
+            const float *in = m + b * th * tw * lap_winograd_tile_stride(36, kp) + k0 * 36;
             float *dst = y + (b * K + k0) * H * W;
             const int64_t nk = K - k0 < 8 ? K - k0 : 8, lines = (nk * H * W + 15) / 16,
                           lpt = (lines + th * tw - 1) / (th * tw);
             for (int64_t ty = 0; ty < th; ty++)
                 for (int64_t tx = 0; tx < tw; tx++) {
                     PREFETCH_SLICE(dst, lines, ty * tw + tx, lpt, 1);
-                    const float *q = in + (ty * tw + tx) * kp;
+                    const float *q = in + (ty * tw + tx) * lap_winograd_tile_stride(36, kp);
                     float *p = plane + (4 * ty * pw + 4 * tx) * 8;
                     const float *const rows[6] = {q, q + 6 * stride, q + 12 * stride, q + 18 * stride, q + 24 * stride,
                                                   q + 30 * stride};
@@ -241,12 +241,12 @@ LAP_KERNEL_INLINE(output4, (float *y, float *plane, const float *m, int64_t nb, 
 static inline LAP_ALWAYS_INLINE void output_grad4_body(float *dm, float *plane, const float *dy, int64_t nb, int64_t K,
                                                        int64_t kp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
-    const int64_t pw = 4 * tw, T = nb * th * tw, stride = lap_winograd_position_stride(T, kp);
+    const int64_t pw = 4 * tw, stride = 8;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t k0 = 0; k0 < K; k0 += 8) {
             const float *src = dy + (b * K + k0) * H * W, *next = src + 8 * H * W;
             pack_plane(plane, src, K - k0 < 8 ? K - k0 : 8, H, W, pw, 0);
-            float *out = dm + b * th * tw * kp + k0;
+            float *out = dm + b * th * tw * lap_winograd_tile_stride(36, kp) + k0 * 36;
             const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
             int last = b == nb - 1 && k0 + 8 >= K;
             for (int64_t ty = 0; ty < th; ty++)
@@ -254,7 +254,7 @@ static inline LAP_ALWAYS_INLINE void output_grad4_body(float *dm, float *plane, 
                     if (!last)
                         PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
                     const float *p = plane + (4 * ty * pw + 4 * tx) * 8;
-                    float *o = out + (ty * tw + tx) * kp;
+                    float *o = out + (ty * tw + tx) * lap_winograd_tile_stride(36, kp);
                     const float *const g[4] = {p, p + pw * 8, p + 2 * pw * 8, p + 3 * pw * 8};
                     float *const out_j[6] = {o, o + stride, o + 2 * stride, o + 3 * stride, o + 4 * stride, o + 5 * stride};
 #pragma GCC unroll 6

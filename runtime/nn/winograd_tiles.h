@@ -32,11 +32,14 @@ typedef struct lap_winograd_tiles {
 
 extern const lap_winograd_tiles lap_winograd_f4;
 
-/* Floats from one position's (T, c) block of v or m to the next: one cache line more
- * than T c, because T c is often a power of two (16 tiles x 32 channels: 2 KB) and
- * the 36 rows a tile writes, a power of two apart, would then share two of L1's 64
- * sets and evict one another (measured: F(4x4) transforms 2 times slower). */
-static inline int64_t lap_winograd_position_stride(int64_t T, int64_t c) { return T * c + 16; }
+/* The tile-major layout of the transformed tiles v (and m, dm): tile t's P positions
+ * for channel group g (8 channels, one vector) are 8 P contiguous floats at
+ * t * tile_stride + g * 8 P, position xi at offset 8 xi.  A tile's row (all groups) is
+ * one cache line longer than P c: P c is often a multiple of 4 KB (16 positions x 32
+ * channels: 2 KB), and the products, which walk down the tiles, would then read rows
+ * that share two of L1's 64 sets and evict one another (measured: the F(2x2) weight
+ * gradient 2 times slower). */
+static inline int64_t lap_winograd_tile_stride(int64_t P, int64_t c) { return P * c + 16; }
 
 /* Floats of one channel group's plane of rows x cols, rounded up to whole cache lines;
  * the plane buffers hold one such plane per group of 8 channels. */
