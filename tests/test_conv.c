@@ -497,6 +497,43 @@ static void time_conv(const char *what, int64_t N, int64_t C, int64_t H, int64_t
     lap_conv_set_winograd(1);
 }
 
+/* Inference of BatchNorm (eval) -> in-place ReLU -> Conv2d runs as one convolution
+ * that normalizes its input as it reads it: the output must be the unfused forward's
+ * bit for bit, and the BatchNorm's output is never written. */
+static void check_fused_inference(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K)
+{
+    lap_module *seq = lap_sequential_new(), *bn = lap_batchnorm_new(C, 0.1, 1e-5);
+    lap_module_add_child(seq, bn, NULL);
+    lap_module_add_child(seq, lap_relu_inplace_new(), NULL);
+    lap_module_add_child(seq, lap_conv2d_new(C, K, 3, 3, 1, 1, 1, 1), NULL);
+    for (int i = 0; i < seq->children[2]->nparams; i++)
+        randomize(seq->children[2]->params[i], 0.3);
+    randomize(bn->params[0], 1.0);
+    randomize(bn->params[1], 0.5);
+    lap_tensor *running_mean = lap_batchnorm_running_mean(bn), *running_var = lap_batchnorm_running_var(bn);
+    for (int64_t c = 0; c < C; c++) {
+        lap_data(running_mean)[c] = (float)(0.3 * lap_rng_gauss(&rng));
+        lap_data(running_var)[c] = (float)(0.5 + fabs(lap_rng_gauss(&rng)));
+    }
+    lap_module_train(seq, 0);
+    int64_t shape[4] = {N, C, H, W};
+    lap_tensor *x = random_tensor(4, shape, 1.0);
+    int ok = lap_module_infer(seq, x) == LAP_OK;
+    int not_written = bn->output == NULL;
+    lap_tensor *fused = ok ? lap_tensor_clone(seq->output) : NULL;
+    ok = ok && lap_module_forward(seq, x) == LAP_OK;
+    int same = ok && lap_numel(fused) == lap_numel(seq->output) &&
+               memcmp(lap_data(fused), lap_data(seq->output), (size_t)lap_numel(fused) * sizeof(float)) == 0;
+    char what[200];
+    snprintf(what, sizeof what, "fused BatchNorm+ReLU+Conv2d inference N%lld C%lld %lldx%lld K%lld F(%dx%d): bit for bit",
+             (long long)N, (long long)C, (long long)H, (long long)W, (long long)K, tile, tile);
+    expect(ok && same && not_written, what);
+    printf("ok   %s\n", what);
+    lap_tensor_release(fused);
+    lap_tensor_release(x);
+    lap_module_release(seq);
+}
+
 int main(int argc, char **argv)
 {
     lap_rng_seed(&rng, 7);
@@ -527,6 +564,9 @@ int main(int argc, char **argv)
             check_winograd_accuracy(3, 8, 1, 1, 8);
             check_winograd_accuracy(2, 3, 2, 128, 4);
             check_winograd_accuracy(2, 9, 3, 6, 16);
+            check_fused_inference(3, 12, 7, 13, 16);
+            check_fused_inference(2, 32, 14, 14, 32);
+            check_fused_inference(2, 8, 2, 3, 8);
             gradchecks();
         }
         /* The automatic choice: F(4x4) where it makes fewer products. */

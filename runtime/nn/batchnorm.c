@@ -496,6 +496,24 @@ static int batchnorm_fwd(lap_module *m, lap_tensor *input)
     return LAP_OK;
 }
 
+int lap_batchnorm_eval_params(lap_module *m, const lap_tensor *input, const float **mean, const float **inv_std,
+                              const float **weight, const float **bias)
+{
+    batchnorm *bn = (batchnorm *)m;
+    if (!lap_batchnorm_is(m) || m->training || input->ndim < 2 || input->shape[1] != bn->features)
+        return LAP_ERR;
+    const float *running_mean = lap_data(bn->running_mean), *running_var = lap_data(bn->running_var);
+    for (int64_t c = 0; c < bn->features; c++) {   /* as batchnorm_fwd in eval mode */
+        bn->mean_used[c] = running_mean[c];
+        bn->inv_std[c] = (float)(1.0 / sqrt((double)running_var[c] + bn->eps));
+    }
+    *mean = bn->mean_used;
+    *inv_std = bn->inv_std;
+    *weight = lap_data(m->params[0]);
+    *bias = lap_data(m->params[1]);
+    return LAP_OK;
+}
+
 static int batchnorm_bwd(lap_module *m, const lap_tensor *grad_output)
 {
     batchnorm *bn = (batchnorm *)m;

@@ -215,6 +215,16 @@ int lap_conv_forward(float *y, const float *x, const float *w, const lap_conv_ge
     return LAP_OK;
 }
 
+int lap_conv_fuses_input_affine(const lap_conv_geom *g) { return use_winograd(g); }
+
+int lap_conv_forward_affine_relu(float *y, const float *x, const float *w, const lap_conv_input_affine *affine,
+                                 const lap_conv_geom *g, lap_tensor **scratch)
+{
+    if (!use_winograd(g))
+        return lap_error("Conv2d: the input's BatchNorm and ReLU fold into Winograd convolutions only");
+    return lap_winograd_forward_affine_relu(y, x, w, affine, g, scratch);
+}
+
 /* dx: (N, C, H, W) overwritten; dy: (N, K, OH, OW); w: (K, C/groups, kh, kw) */
 int lap_conv_backward_data(float *dx, const float *dy, const float *w, const lap_conv_geom *g,
                            lap_tensor **scratch)
@@ -319,6 +329,7 @@ typedef struct conv2d {
     int kh, kw, stride, padding, groups, has_bias;
     int transposed, output_padding;  /* ConvTranspose2d */
     lap_tensor *scratch;
+    const lap_conv_input_affine *input_affine;   /* set for one forward by lap_conv2d_forward_affine_relu */
 } conv2d;
 
 static int conv_check(conv2d *c, const lap_tensor *input, lap_conv_geom *g)
@@ -362,8 +373,13 @@ static int conv_fwd(lap_module *m, lap_tensor *input)
     const float *w = lap_data(m->params[0]), *bias = c->has_bias ? lap_data(m->params[1]) : NULL;
     if (!c->transposed) {
         int64_t shape[4] = {g.N, g.K, g.OH, g.OW};
-        if (lap_tensor_ensure(&m->output, 4, shape) != LAP_OK ||
-            lap_conv_forward(lap_data(m->output), lap_data(input), w, &g, &c->scratch) != LAP_OK)
+        if (lap_tensor_ensure(&m->output, 4, shape) != LAP_OK)
+            return LAP_ERR;
+        if (c->input_affine) {
+            if (lap_conv_forward_affine_relu(lap_data(m->output), lap_data(input), w, c->input_affine, &g, &c->scratch) !=
+                LAP_OK)
+                return LAP_ERR;
+        } else if (lap_conv_forward(lap_data(m->output), lap_data(input), w, &g, &c->scratch) != LAP_OK)
             return LAP_ERR;
         if (bias)
             add_bias(lap_data(m->output), bias, g.N, g.K, g.OH * g.OW);
@@ -472,6 +488,29 @@ const lap_module_ops lap_conv_transpose2d_ops = {
     .describe = conv_describe, .fields = conv_transpose2d_fields, .config_floats = conv_transpose2d_floats,
 };
 
+int lap_conv2d_fuses_input_affine(const lap_module *m, const lap_tensor *input)
+{
+    const conv2d *c = (const conv2d *)m;
+    if (!m || m->ops != &lap_conv2d_ops || input->ndim != 4 || input->shape[1] != c->in_channels)
+        return 0;
+    lap_conv_geom g = {input->shape[0], input->shape[1], input->shape[2], input->shape[3], c->out_channels, 0, 0,
+                       c->kh, c->kw, c->stride, c->padding, c->groups};
+    g.OH = (g.H + 2 * g.pad - g.kh) / g.stride + 1;
+    g.OW = (g.W + 2 * g.pad - g.kw) / g.stride + 1;
+    return g.OH >= 1 && g.OW >= 1 && lap_conv_fuses_input_affine(&g);
+}
+
+int lap_conv2d_forward_affine_relu(lap_module *m, lap_tensor *input, const float *mean, const float *inv_std,
+                                   const float *weight, const float *bias)
+{
+    conv2d *c = (conv2d *)m;
+    const lap_conv_input_affine affine = {mean, inv_std, weight, bias};
+    c->input_affine = &affine;
+    int status = lap_module_forward(m, input);
+    c->input_affine = NULL;
+    return status;
+}
+
 static lap_module *conv_new(const lap_module_ops *ops, int64_t in, int64_t out, int kh, int kw, int stride,
                             int padding, int output_padding, int groups, int bias)
 {
@@ -500,7 +539,7 @@ static lap_module *conv_new(const lap_module_ops *ops, int64_t in, int64_t out, 
     if (!c)
         return NULL;
     lap_module_init(&c->base, ops);
-    *c = (conv2d){c->base, in, out, kh, kw, stride, padding, groups, bias, transposed, output_padding, NULL};
+    *c = (conv2d){c->base, in, out, kh, kw, stride, padding, groups, bias, transposed, output_padding, NULL, NULL};
     int64_t wshape[4] = {transposed ? in : out, transposed ? out : in / groups, kh, kw};
     if (lap_module_add_param(&c->base, "weight", lap_tensor_new(4, wshape)) != LAP_OK ||
         (bias && lap_module_add_param(&c->base, "bias", lap_tensor_new(1, &out)) != LAP_OK)) {

@@ -26,6 +26,18 @@ typedef struct lap_conv_geom {
 
 /* y: (N, K, OH, OW) overwritten; x: (N, C, H, W); w: (K, C / groups, kh, kw).  No bias. */
 int lap_conv_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch);
+
+/* An eval-mode BatchNorm and a ReLU applied to a convolution's input on the way in:
+ * the convolution sees relu(weight * ((x - mean) * inv_std) + bias) per channel,
+ * rounded as batchnorm.c rounds it, without that activation being written out.
+ * Each array has C entries. */
+typedef struct lap_conv_input_affine {
+    const float *mean, *inv_std, *weight, *bias;
+} lap_conv_input_affine;
+/* Whether lap_conv_forward_affine_relu serves this geometry (the Winograd path). */
+int lap_conv_fuses_input_affine(const lap_conv_geom *g);
+int lap_conv_forward_affine_relu(float *y, const float *x, const float *w, const lap_conv_input_affine *affine,
+                                 const lap_conv_geom *g, lap_tensor **scratch);
 /* dx: (N, C, H, W) overwritten with the adjoint of the forward applied to dy: (N, K, OH, OW). */
 int lap_conv_backward_data(float *dx, const float *dy, const float *w, const lap_conv_geom *g,
                            lap_tensor **scratch);
@@ -43,6 +55,9 @@ int lap_conv_set_winograd(int enable);
 int lap_winograd_eligible(const lap_conv_geom *g);
 /* The three kernels above for an eligible geometry. */
 int lap_winograd_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch);
+/* The forward with relu(affine(x)) as its input (affine may be NULL). */
+int lap_winograd_forward_affine_relu(float *y, const float *x, const float *w, const lap_conv_input_affine *affine,
+                                     const lap_conv_geom *g, lap_tensor **scratch);
 int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const lap_conv_geom *g,
                                lap_tensor **scratch);
 int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, const lap_conv_geom *g,

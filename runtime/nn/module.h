@@ -218,5 +218,17 @@ void lap_batchnorm_fuse_relu(lap_module *m, int on);    /* the next forward writ
 /* Recomputes relu(batchnorm(input)) into the BatchNorm's (evicted) output, with the
  * statistics of its last forward: the same values, bit for bit. */
 int lap_batchnorm_relu_recompute(lap_module *m);
+/* Inference: a Sequential's eval-mode BatchNorm, ReLU and Conv2d run as one
+ * convolution that applies the other two to its input on the way in (conv.c,
+ * winograd.c), neither of their outputs being written.  The BatchNorm's eval
+ * parameters for an input (its mean_used and inv_std set as its forward sets them),
+ * or LAP_ERR (no error recorded) when it is in train mode or the input does not fit. */
+int lap_batchnorm_eval_params(lap_module *m, const lap_tensor *input, const float **mean, const float **inv_std,
+                              const float **weight, const float **bias);
+/* 1 when the Conv2d m can take relu(batchnorm(input)) that way (3x3 Winograd geometry). */
+int lap_conv2d_fuses_input_affine(const lap_module *m, const lap_tensor *input);
+/* m's forward of relu(weight * ((input - mean) * inv_std) + bias), per channel. */
+int lap_conv2d_forward_affine_relu(lap_module *m, lap_tensor *input, const float *mean, const float *inv_std,
+                                   const float *weight, const float *bias);
 
 #endif

@@ -43,6 +43,15 @@ static int fuses_relu(const lap_module *seq, int i)
 }
 
 
+/* In inference, an eval-mode BatchNorm, a ReLU and a Winograd Conv2d run as one
+ * convolution that applies the other two as it reads its input (module.h): one
+ * pass over the activation less, the same numbers bit for bit. */
+static int fuses_into_conv(const lap_module *seq, int i, const lap_tensor *x)
+{
+    return i + 2 < seq->nchildren && lap_batchnorm_is(seq->children[i]) && !seq->children[i]->training &&
+           lap_relu_is_inplace(seq->children[i + 1]) && lap_conv2d_fuses_input_affine(seq->children[i + 2], x);
+}
+
 static int sequential_fwd(lap_module *m, lap_tensor *input)
 {
     if (m->nchildren == 0)
@@ -51,6 +60,18 @@ static int sequential_fwd(lap_module *m, lap_tensor *input)
     int inference = lap_inference_active();
     for (int i = 0; i < m->nchildren; i++) {
         lap_module *child = m->children[i];
+        const float *mean, *inv_std, *weight, *bias;
+        if (inference && fuses_into_conv(m, i, x) &&
+            lap_batchnorm_eval_params(child, x, &mean, &inv_std, &weight, &bias) == LAP_OK) {
+            lap_module *conv = m->children[i + 2];
+            if (lap_conv2d_forward_affine_relu(conv, x, mean, inv_std, weight, bias) != LAP_OK)
+                return lap_error_wrap("Sequential", NULL, i + 3);
+            if (x != input && x != conv->output)
+                lap_tensor_evict(x);   /* consumed; kept by nobody else */
+            x = conv->output;
+            i += 2;
+            continue;
+        }
         int fused = fuses_relu(m, i);
         if (fused)
             lap_batchnorm_fuse_relu(child, 1);

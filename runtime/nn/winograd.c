@@ -134,14 +134,14 @@ static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t
  * (b, ty, tx) over a th x tw grid, T = nb th tw, cp = C rounded up to 8 (lanes C ..
  * cp - 1 zero); plane: (2 th + 2, 2 tw + 2, 8) scratch, zero on its border (the padding,
  * padded row/column q is image row/column q - 1), interior overwritten. */
-static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
+static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C, int64_t cp,
                                    int64_t H, int64_t W, int64_t th, int64_t tw)
 {
     const int64_t pw = 2 * tw + 2, stride = 8;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t c0 = 0; c0 < C; c0 += 8) {
             const float *src = x + (b * C + c0) * H * W, *next = src + 8 * H * W;
-            pack_plane(plane, src, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
+            pack_plane_affine(plane, src, affine ? affine + c0 : NULL, cp, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
             float *out = v + b * th * tw * lap_winograd_tile_stride(16, cp) + c0 * 16;
             const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
             int last = b == nb - 1 && c0 + 8 >= C;
@@ -174,9 +174,9 @@ static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane
                 }
         }
 }
-LAP_KERNEL_INLINE(transform_input, (float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp,
-                                   int64_t H, int64_t W, int64_t th, int64_t tw),
-                  (v, plane, x, nb, C, cp, H, W, th, tw))
+LAP_KERNEL_INLINE(transform_input, (float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C,
+                                   int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (v, plane, x, affine, nb, C, cp, H, W, th, tw))
 
 /* y: (nb, K, H, W) overwritten from m: (16, T, kp), each tile's A^T m A (2x2, clipped
  * at the border); plane: (2 th, 2 tw, 8) scratch. */
@@ -488,8 +488,8 @@ static float *scratch_floats(lap_tensor **scratch, int64_t count)
 
 /* y: (N, COUT, H, W) = the convolution of x: (N, CIN, H, W) with transformed kernels u: (16, CIN, kp)
  * (U^T, padded: transform_weights). */
-static int winograd_conv(float *y, const float *x, const float *u, float *buffer, const plan *p, int nthreads,
-                         int64_t N, int64_t CIN, int64_t COUT, int64_t H, int64_t W)
+static int winograd_conv(float *y, const float *x, const float *affine, const float *u, float *buffer, const plan *p,
+                         int nthreads, int64_t N, int64_t CIN, int64_t COUT, int64_t H, int64_t W)
 {
     int64_t next = 0;  /* the next chunk: whichever thread is free takes it (outputs do not depend on who) */
     LAP_OMP_PARALLEL
@@ -500,7 +500,7 @@ static int winograd_conv(float *y, const float *x, const float *u, float *buffer
         memset(in_plane, 0, (size_t)p->in_plane * sizeof *in_plane);
         for (int64_t chunk; (chunk = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < p->chunks;) {
             int64_t n0 = chunk * p->nb, nb = N - n0 < p->nb ? N - n0 : p->nb, T = nb * p->per_sample;
-            p->tiles->input(v, in_plane, x + n0 * CIN * H * W, nb, CIN, p->cp, H, W, p->th, p->tw);
+            p->tiles->input(v, in_plane, x + n0 * CIN * H * W, affine, nb, CIN, p->cp, H, W, p->th, p->tw);
             for (int64_t xi = 0; xi < p->positions; xi++)
                 tile_products(m + xi * 8, v + xi * 8, u + xi * CIN * p->kp, T, CIN, p->cp, p->kp, p->positions);
             p->tiles->output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
@@ -509,16 +509,32 @@ static int winograd_conv(float *y, const float *x, const float *u, float *buffer
     return LAP_OK;
 }
 
-int lap_winograd_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch)
+int lap_winograd_forward_affine_relu(float *y, const float *x, const float *w, const lap_conv_input_affine *affine,
+                                     const lap_conv_geom *g, lap_tensor **scratch)
 {
     int nthreads = lap_conv_threads();
     plan p = make_plan(g->N, g->C, g->K, g->H, g->W);
-    int64_t u_size = round16(p.positions * g->C * p.kp);
-    float *buffer = scratch_floats(scratch, u_size + p.per_thread * nthreads);
+    int64_t u_size = round16(p.positions * g->C * p.kp), affine_size = affine ? round16(4 * p.cp) : 0;
+    float *buffer = scratch_floats(scratch, u_size + affine_size + p.per_thread * nthreads);
     if (!buffer)
         return LAP_ERR;
     p.tiles->weights(buffer, w, 0, g->K, g->C);
-    return winograd_conv(y, x, buffer, buffer + u_size, &p, nthreads, g->N, g->C, g->K, g->H, g->W);
+    float *padded = NULL;
+    if (affine) {
+        /* (4, cp): the channels' parameters, zero for the padding lanes (which then stay zero). */
+        padded = buffer + u_size;
+        memset(padded, 0, (size_t)(4 * p.cp) * sizeof *padded);
+        const float *fields[4] = {affine->mean, affine->inv_std, affine->weight, affine->bias};
+        for (int f = 0; f < 4; f++)
+            memcpy(padded + f * p.cp, fields[f], (size_t)g->C * sizeof *padded);
+    }
+    return winograd_conv(y, x, padded, buffer, buffer + u_size + affine_size, &p, nthreads, g->N, g->C, g->K, g->H,
+                         g->W);
+}
+
+int lap_winograd_forward(float *y, const float *x, const float *w, const lap_conv_geom *g, lap_tensor **scratch)
+{
+    return lap_winograd_forward_affine_relu(y, x, w, NULL, g, scratch);
 }
 
 int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const lap_conv_geom *g,
@@ -531,7 +547,7 @@ int lap_winograd_backward_data(float *dx, const float *dy, const float *w, const
     if (!buffer)
         return LAP_ERR;
     p.tiles->weights(buffer, w, 1, g->K, g->C);
-    return winograd_conv(dx, dy, buffer, buffer + u_size, &p, nthreads, g->N, g->K, g->C, g->H, g->W);
+    return winograd_conv(dx, dy, NULL, buffer, buffer + u_size, &p, nthreads, g->N, g->K, g->C, g->H, g->W);
 }
 
 int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, const lap_conv_geom *g,
@@ -557,7 +573,7 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
         /* Fixed chunks per thread: the partial sums, hence the rounding, do not depend on timing. */
         for (int64_t chunk = tid; chunk < p.chunks; chunk += nt) {
             int64_t n0 = chunk * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, T = nb * p.per_sample;
-            p.tiles->input(v, in_plane, x + n0 * C * H * W, nb, C, p.cp, H, W, p.th, p.tw);
+            p.tiles->input(v, in_plane, x + n0 * C * H * W, NULL, nb, C, p.cp, H, W, p.th, p.tw);
             p.tiles->output_grad(dm, out_plane, dy + n0 * K * H * W, nb, K, p.kp, H, W, p.th, p.tw);
             for (int64_t xi = 0; xi < p.positions; xi++)
                 weight_products(du + xi * K * p.cp, dm + xi * 8, v + xi * 8, T, K, p.kp, p.cp, p.positions);

@@ -23,15 +23,22 @@
 /* The vector helpers below are always inlined: no v8 crosses a call on any path. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-static const double G[6][3] = {{1.0 / 4, 0, 0},
-                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                               {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                               {0, 0, 1}};
+/* t = G g for three numbers g (G's rows: 1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ * 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1), in double. */
+static inline void g_times(double t[6], double g0, double g1, double g2)
+{
+    double even = g0 + g2, quarter = 0.25 * g0 + g2;
+    t[0] = 0.25 * g0;
+    t[1] = -(even + g1) / 6;
+    t[2] = -(even - g1) / 6;
+    t[3] = (quarter + 0.5 * g1) / 6;
+    t[4] = (quarter - 0.5 * g1) / 6;
+    t[5] = g2;
+}
 
 /* u: (36, rows, ld) the kernels G g G^T of w: (K, C, 3, 3), stored as winograd.c's
- * transform_weights does (flip: the input-gradient convolution's kernels). */
+ * transform_weights does (flip: the input-gradient convolution's kernels); in double,
+ * rounded once. */
 static void weights4(float *u, const float *w, int flip, int64_t K, int64_t C)
 {
     int64_t rows = flip ? K : C, ld = (flip ? C + 7 : K + 7) & ~(int64_t)7, stride = rows * ld;
@@ -39,18 +46,28 @@ static void weights4(float *u, const float *w, int flip, int64_t K, int64_t C)
     for (int64_t k = 0; k < K; k++)
         for (int64_t c = 0; c < C; c++) {
             const float *src = w + (k * C + c) * 9;
-            double g[3][3], t[6][3];
+            double g[3][3], t[3][6], out[6];
             for (int i = 0; i < 3; i++)
                 for (int j = 0; j < 3; j++)
                     g[i][j] = flip ? src[(2 - i) * 3 + (2 - j)] : src[i * 3 + j];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 3; j++)
-                    t[i][j] = G[i][0] * g[0][j] + G[i][1] * g[1][j] + G[i][2] * g[2][j];
-            int64_t index = flip ? k * ld + c : c * ld + k;
-            for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 3; j++)   /* t[j][i] = (G g)[i][j] */
+                g_times(t[j], g[0][j], g[1][j], g[2][j]);
+            float *dst = u + (flip ? k * ld + c : c * ld + k);
+            for (int i = 0; i < 6; i++) {
+                g_times(out, t[0][i], t[1][i], t[2][i]);
                 for (int j = 0; j < 6; j++)
-                    u[(i * 6 + j) * stride + index] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+                    dst[(i * 6 + j) * stride] = (float)out[j];
+            }
         }
+}
+
+/* s = G^T u for six numbers u, in double. */
+static inline void gt_times(double s[3], const double u[6])
+{
+    double plus = u[1] + u[2], minus = u[2] - u[1], plus34 = u[3] + u[4], minus34 = u[3] - u[4];
+    s[0] = 0.25 * u[0] + (plus34 / 4 - plus) / 6;
+    s[1] = (minus + minus34 / 2) / 6;
+    s[2] = (plus34 - plus) / 6 + u[5];
 }
 
 /* dw: (K, C, 3, 3) += G^T du G for du: (36, K, ld), ld >= C */
@@ -59,22 +76,21 @@ static void weight_grad4(float *dw, const float *du, int64_t K, int64_t C, int64
     int64_t stride = K * ld;
     for (int64_t k = 0; k < K; k++)
         for (int64_t c = 0; c < C; c++) {
-            double t[3][6];
-            for (int a = 0; a < 3; a++)
-                for (int j = 0; j < 6; j++) {
-                    double sum = 0;
-                    for (int i = 0; i < 6; i++)
-                        sum += G[i][a] * du[(i * 6 + j) * stride + k * ld + c];
-                    t[a][j] = sum;
-                }
+            const float *src = du + k * ld + c;
+            double t[6][3], column[6], out[3];
+            for (int j = 0; j < 6; j++) {   /* t[j][a] = (G^T du)[a][j] */
+                for (int i = 0; i < 6; i++)
+                    column[i] = src[(i * 6 + j) * stride];
+                gt_times(t[j], column);
+            }
             float *dst = dw + (k * C + c) * 9;
-            for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++) {
-                    double sum = 0;
-                    for (int j = 0; j < 6; j++)
-                        sum += t[a][j] * G[j][b];
-                    dst[a * 3 + b] += (float)sum;
-                }
+            for (int a = 0; a < 3; a++) {
+                for (int j = 0; j < 6; j++)
+                    column[j] = t[j][a];
+                gt_times(out, column);
+                for (int b = 0; b < 3; b++)
+                    dst[a * 3 + b] += (float)out[b];
+            }
         }
 }
 
@@ -160,14 +176,15 @@ INLINE v8 a_row(int i, const float *const g[4], int c)
  * so that a tile's rows of v (cp floats at each of the 36 positions) are written
  * whole while their cache lines are in L1: group by group, the 36 x T half-written
  * lines of a chunk left L1 before the next group came back to them. */
-static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const float *x, int64_t nb, int64_t C,
+static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C,
                                                  int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
     const int64_t pw = 4 * tw + 2, stride = 8,
                   group_floats = lap_winograd_plane_floats(4 * th + 2, pw);
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t c0 = 0; c0 < C; c0 += 8)
-            pack_plane(plane + c0 / 8 * group_floats, x + (b * C + c0) * H * W, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
+            pack_plane_affine(plane + c0 / 8 * group_floats, x + (b * C + c0) * H * W, affine ? affine + c0 : NULL, cp,
+                              C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
         const float *next = x + (b + 1) * C * H * W;
         const int64_t lines = (C * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
         float *out = v + b * th * tw * lap_winograd_tile_stride(36, cp);
@@ -195,9 +212,9 @@ static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const f
             }
     }
 }
-LAP_KERNEL_INLINE(input4, (float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp, int64_t H,
-                           int64_t W, int64_t th, int64_t tw),
-                  (v, plane, x, nb, C, cp, H, W, th, tw))
+LAP_KERNEL_INLINE(input4, (float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C,
+                           int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (v, plane, x, affine, nb, C, cp, H, W, th, tw))
 
 /* y: (nb, K, H, W) overwritten from m: (36, T, kp), each tile's A^T m A (4x4, clipped
  * at the border); plane: (4 th, 4 tw, 8) scratch. */

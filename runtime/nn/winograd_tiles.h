@@ -22,8 +22,10 @@ typedef struct lap_winograd_tiles {
     int m, alpha;
     void (*weights)(float *u, const float *w, int flip, int64_t K, int64_t C);
     void (*weight_grad)(float *dw, const float *du, int64_t K, int64_t C, int64_t ld);
-    void (*input)(float *v, float *plane, const float *x, int64_t nb, int64_t C, int64_t cp, int64_t H, int64_t W,
-                  int64_t th, int64_t tw);
+    /* affine: NULL, or (4, cp) floats: mean, inv_std, weight, bias per channel (zero
+     * beyond C), applied with a ReLU to x while it is packed (lap_conv_input_affine). */
+    void (*input)(float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C, int64_t cp,
+                  int64_t H, int64_t W, int64_t th, int64_t tw);
     void (*output)(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp, int64_t H, int64_t W,
                    int64_t th, int64_t tw);
     void (*output_grad)(float *dm, float *plane, const float *dy, int64_t nb, int64_t K, int64_t kp, int64_t H,
@@ -60,9 +62,15 @@ static const float zero_row[2 * MAX_TW] __attribute__((unused));
 
 /* plane: (., pw, 8), rows off .. off + H - 1, columns off .. off + W - 1 overwritten
  * with src: (nc, H, W) (lane c = channel c, lanes nc .. 7 zero); the rest untouched.
+ * affine: NULL, or the 8 channels' mean, inv_std, weight and bias at affine, + ld,
+ * + 2 ld, + 3 ld (zero for missing channels): then each value x is written as
+ * relu(weight * ((x - mean) * inv_std) + bias), the operations and roundings of
+ * batchnorm.c's eval-mode BatchNorm followed by a ReLU (maxps(v, 0) gives +0 for
+ * -0 and NaN, as v > 0 ? v : 0 does).
  * 4x4 transposes in SSE registers: a scalar loop here costs as much as the tile
  * transforms. */
-INLINE void pack_plane(float *plane, const float *src, int64_t nc, int64_t H, int64_t W, int64_t pw, int64_t off)
+INLINE void pack_plane_affine(float *plane, const float *src, const float *affine, int64_t ld, int64_t nc, int64_t H,
+                              int64_t W, int64_t pw, int64_t off)
 {
     for (int64_t r = 0; r < H; r++) {
         const float *s[8];
@@ -80,6 +88,18 @@ INLINE void pack_plane(float *plane, const float *src, int64_t nc, int64_t H, in
                 __m128 r0 = _mm_loadu_ps(s[h] + x), r1 = _mm_loadu_ps(s[h + 1] + x), r2 = _mm_loadu_ps(s[h + 2] + x),
                        r3 = _mm_loadu_ps(s[h + 3] + x);
                 _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                if (affine) {
+                    const __m128 mean = _mm_loadu_ps(affine + h), inv_std = _mm_loadu_ps(affine + ld + h),
+                                 weight = _mm_loadu_ps(affine + 2 * ld + h), bias = _mm_loadu_ps(affine + 3 * ld + h),
+                                 zero = _mm_setzero_ps();
+#define LAP_AFFINE_RELU(r) \
+    r = _mm_max_ps(_mm_add_ps(_mm_mul_ps(weight, _mm_mul_ps(_mm_sub_ps(r, mean), inv_std)), bias), zero)
+                    LAP_AFFINE_RELU(r0);
+                    LAP_AFFINE_RELU(r1);
+                    LAP_AFFINE_RELU(r2);
+                    LAP_AFFINE_RELU(r3);
+#undef LAP_AFFINE_RELU
+                }
                 _mm_storeu_ps(d + x * 8 + h, r0);
                 _mm_storeu_ps(d + x * 8 + 8 + h, r1);
                 _mm_storeu_ps(d + x * 8 + 16 + h, r2);
@@ -89,9 +109,20 @@ INLINE void pack_plane(float *plane, const float *src, int64_t nc, int64_t H, in
         }
 #endif
         for (; x < W; x++)
-            for (int c = 0; c < 8; c++)
-                d[x * 8 + c] = s[c][x];
+            for (int c = 0; c < 8; c++) {
+                float value = s[c][x];
+                if (affine) {
+                    value = affine[2 * ld + c] * ((value - affine[c]) * affine[ld + c]) + affine[3 * ld + c];
+                    value = value > 0 ? value : 0.0f;
+                }
+                d[x * 8 + c] = value;
+            }
     }
+}
+
+INLINE void pack_plane(float *plane, const float *src, int64_t nc, int64_t H, int64_t W, int64_t pw, int64_t off)
+{
+    pack_plane_affine(plane, src, NULL, 0, nc, H, W, pw, off);
 }
 
 /* dst: (nc, H, W) overwritten with lanes 0 .. nc - 1 of rows and columns 0 .. H - 1,
