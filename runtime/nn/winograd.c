@@ -134,20 +134,21 @@ static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t
  * (b, ty, tx) over a th x tw grid, T = nb th tw, cp = C rounded up to 8 (lanes C ..
  * cp - 1 zero); plane: (2 th + 2, 2 tw + 2, 8) scratch, zero on its border (the padding,
  * padded row/column q is image row/column q - 1), interior overwritten. */
-static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C, int64_t cp,
+static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane, const float *x, const float *affine,
+                                                          const float *after, int64_t nb, int64_t C, int64_t cp,
                                    int64_t H, int64_t W, int64_t th, int64_t tw)
 {
     const int64_t pw = 2 * tw + 2, stride = 8;
     for (int64_t b = 0; b < nb; b++)
         for (int64_t c0 = 0; c0 < C; c0 += 8) {
-            const float *src = x + (b * C + c0) * H * W, *next = src + 8 * H * W;
+            const float *src = x + (b * C + c0) * H * W;
+            const float *next = b == nb - 1 && c0 + 8 >= C ? after : src + 8 * H * W;
             pack_plane_affine(plane, src, affine ? affine + c0 : NULL, cp, C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
             float *out = v + b * th * tw * lap_winograd_tile_stride(16, cp) + c0 * 16;
             const int64_t lines = (8 * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
-            int last = b == nb - 1 && c0 + 8 >= C;
             for (int64_t ty = 0; ty < th; ty++)
                 for (int64_t tx = 0; tx < tw; tx++) {
-                    if (!last)
+                    if (next)
                         PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
                     const float *p0 = plane + (2 * ty * pw + 2 * tx) * 8, *p1 = p0 + pw * 8, *p2 = p1 + pw * 8,
                                 *p3 = p2 + pw * 8;
@@ -174,9 +175,9 @@ static inline LAP_ALWAYS_INLINE void transform_input_body(float *v, float *plane
                 }
         }
 }
-LAP_KERNEL_INLINE(transform_input, (float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C,
-                                   int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw),
-                  (v, plane, x, affine, nb, C, cp, H, W, th, tw))
+LAP_KERNEL_INLINE(transform_input, (float *v, float *plane, const float *x, const float *affine, const float *after,
+                                   int64_t nb, int64_t C, int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (v, plane, x, affine, after, nb, C, cp, H, W, th, tw))
 
 /* y: (nb, K, H, W) overwritten from m: (16, T, kp), each tile's A^T m A (2x2, clipped
  * at the border); plane: (2 th, 2 tw, 8) scratch. */
@@ -498,12 +499,18 @@ static int winograd_conv(float *y, const float *x, const float *affine, const fl
         float *v = buffer + p->per_thread * tid, *m = v + p->v_size, *in_plane = m + p->m_size,
               *out_plane = in_plane + p->in_plane;
         memset(in_plane, 0, (size_t)p->in_plane * sizeof *in_plane);
-        for (int64_t chunk; (chunk = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < p->chunks;) {
+        /* Each thread claims its next chunk before it starts one, so that the one can
+         * prefetch the other's input. */
+        int64_t chunk = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+        while (chunk < p->chunks) {
+            int64_t following = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
             int64_t n0 = chunk * p->nb, nb = N - n0 < p->nb ? N - n0 : p->nb, T = nb * p->per_sample;
-            p->tiles->input(v, in_plane, x + n0 * CIN * H * W, affine, nb, CIN, p->cp, H, W, p->th, p->tw);
+            const float *after = following < p->chunks ? x + following * p->nb * CIN * H * W : NULL;
+            p->tiles->input(v, in_plane, x + n0 * CIN * H * W, affine, after, nb, CIN, p->cp, H, W, p->th, p->tw);
             for (int64_t xi = 0; xi < p->positions; xi++)
                 tile_products(m + xi * 8, v + xi * 8, u + xi * CIN * p->kp, T, CIN, p->cp, p->kp, p->positions);
             p->tiles->output(y + n0 * COUT * H * W, out_plane, m, nb, COUT, p->kp, H, W, p->th, p->tw);
+            chunk = following;
         }
     }
     return LAP_OK;
@@ -573,7 +580,8 @@ int lap_winograd_backward_weight(float *dw, const float *dy, const float *x, con
         /* Fixed chunks per thread: the partial sums, hence the rounding, do not depend on timing. */
         for (int64_t chunk = tid; chunk < p.chunks; chunk += nt) {
             int64_t n0 = chunk * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, T = nb * p.per_sample;
-            p.tiles->input(v, in_plane, x + n0 * C * H * W, NULL, nb, C, p.cp, H, W, p.th, p.tw);
+            const float *after = chunk + nt < p.chunks ? x + (chunk + nt) * p.nb * C * H * W : NULL;
+            p.tiles->input(v, in_plane, x + n0 * C * H * W, NULL, after, nb, C, p.cp, H, W, p.th, p.tw);
             p.tiles->output_grad(dm, out_plane, dy + n0 * K * H * W, nb, K, p.kp, H, W, p.th, p.tw);
             for (int64_t xi = 0; xi < p.positions; xi++)
                 weight_products(du + xi * K * p.cp, dm + xi * 8, v + xi * 8, T, K, p.kp, p.cp, p.positions);

@@ -176,7 +176,8 @@ INLINE v8 a_row(int i, const float *const g[4], int c)
  * so that a tile's rows of v (cp floats at each of the 36 positions) are written
  * whole while their cache lines are in L1: group by group, the 36 x T half-written
  * lines of a chunk left L1 before the next group came back to them. */
-static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C,
+static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const float *x, const float *affine,
+                                                 const float *after, int64_t nb, int64_t C,
                                                  int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw)
 {
     const int64_t pw = 4 * tw + 2, stride = 8,
@@ -185,12 +186,12 @@ static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const f
         for (int64_t c0 = 0; c0 < C; c0 += 8)
             pack_plane_affine(plane + c0 / 8 * group_floats, x + (b * C + c0) * H * W, affine ? affine + c0 : NULL, cp,
                               C - c0 < 8 ? C - c0 : 8, H, W, pw, 1);
-        const float *next = x + (b + 1) * C * H * W;
+        const float *next = b + 1 < nb ? x + (b + 1) * C * H * W : after;
         const int64_t lines = (C * H * W + 15) / 16, lpt = (lines + th * tw - 1) / (th * tw);
         float *out = v + b * th * tw * lap_winograd_tile_stride(36, cp);
         for (int64_t ty = 0; ty < th; ty++)
             for (int64_t tx = 0; tx < tw; tx++) {
-                if (b + 1 < nb)
+                if (next)
                     PREFETCH_SLICE(next, lines, ty * tw + tx, lpt, 0);
                 for (int64_t c0 = 0; c0 < C; c0 += 8) {
                     const float *p = plane + c0 / 8 * group_floats + (4 * ty * pw + 4 * tx) * 8;
@@ -212,9 +213,9 @@ static inline LAP_ALWAYS_INLINE void input4_body(float *v, float *plane, const f
             }
     }
 }
-LAP_KERNEL_INLINE(input4, (float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C,
-                           int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw),
-                  (v, plane, x, affine, nb, C, cp, H, W, th, tw))
+LAP_KERNEL_INLINE(input4, (float *v, float *plane, const float *x, const float *affine, const float *after,
+                           int64_t nb, int64_t C, int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw),
+                  (v, plane, x, affine, after, nb, C, cp, H, W, th, tw))
 
 /* y: (nb, K, H, W) overwritten from m: (36, T, kp), each tile's A^T m A (4x4, clipped
  * at the border); plane: (4 th, 4 tw, 8) scratch. */

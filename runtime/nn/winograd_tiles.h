@@ -24,8 +24,10 @@ typedef struct lap_winograd_tiles {
     void (*weight_grad)(float *dw, const float *du, int64_t K, int64_t C, int64_t ld);
     /* affine: NULL, or (4, cp) floats: mean, inv_std, weight, bias per channel (zero
      * beyond C), applied with a ReLU to x while it is packed (lap_conv_input_affine). */
-    void (*input)(float *v, float *plane, const float *x, const float *affine, int64_t nb, int64_t C, int64_t cp,
-                  int64_t H, int64_t W, int64_t th, int64_t tw);
+    /* after: the input this thread transforms next (prefetched during this one's
+     * tiles: an activation written by the previous layer is in L3 or memory), or NULL. */
+    void (*input)(float *v, float *plane, const float *x, const float *affine, const float *after, int64_t nb,
+                  int64_t C, int64_t cp, int64_t H, int64_t W, int64_t th, int64_t tw);
     void (*output)(float *y, float *plane, const float *m, int64_t nb, int64_t K, int64_t kp, int64_t H, int64_t W,
                    int64_t th, int64_t tw);
     void (*output_grad)(float *dm, float *plane, const float *dy, int64_t nb, int64_t K, int64_t kp, int64_t H,
