@@ -5,7 +5,9 @@
  *     Winograd path and with im2col forced; Winograd against im2col on the
  *     ResNet block shapes for the output and both gradients (errors printed);
  *     all of it for both Winograd tile sizes, F(2x2, 3x3) and F(4x4, 3x3), forced
- *     in turn, and the automatic choice between them;
+ *     in turn, and the automatic choice between them; 5x5 stride-2 convolutions
+ *     through their input's phases against im2col; the fused BatchNorm + ReLU +
+ *     Conv2d inference bit for bit against the unfused forward;
  * (b) five-point finite differences of sum(f(x) * R) in every input, weight and
  *     bias element (convolutions are linear in each, so the differences are
  *     exact up to float rounding; tolerance 5e-3 relative above 1, absolute below);
@@ -197,10 +199,19 @@ static void check_transpose_forward(int64_t N, int64_t CI, int64_t H, int64_t W,
 }
 
 /* Winograd against im2col on one geometry: output, input gradient, weight gradient. */
+static void check_accuracy_vs_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int k, int stride, int pad);
+
 static void check_winograd_accuracy(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K)
 {
-    lap_module *m = lap_conv2d_new(C, K, 3, 3, 1, 1, 1, 0);
-    randomize(m->params[0], sqrt(2.0 / (9.0 * C)));
+    check_accuracy_vs_im2col(N, C, H, W, K, 3, 1, 1);
+}
+
+/* Winograd (3x3, or 5x5 stride 2 through the input's phases) against im2col on one
+ * geometry: output, input gradient, weight gradient. */
+static void check_accuracy_vs_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int k, int stride, int pad)
+{
+    lap_module *m = lap_conv2d_new(C, K, k, k, stride, pad, 1, 0);
+    randomize(m->params[0], sqrt(2.0 / ((double)k * k * C)));
     int64_t shape[4] = {N, C, H, W};
     lap_tensor *x = random_tensor(4, shape, 1.0);
     lap_tensor *out[2], *dx[2], *dw[2], *dy = NULL;
@@ -221,8 +232,8 @@ static void check_winograd_accuracy(int64_t N, int64_t C, int64_t H, int64_t W, 
     double ew = relative_error_f(lap_data(dw[1]), lap_data(dw[0]), lap_numel(dw[0]));
     char what[200];
     snprintf(what, sizeof what,
-             "winograd F(%dx%d) vs im2col N%lld C%lld %lldx%lld K%lld: rel. error output %.2g, input grad %.2g, weight grad %.2g",
-             tile, tile, (long long)N, (long long)C, (long long)H, (long long)W, (long long)K, eo, ex, ew);
+             "winograd F(%dx%d) vs im2col %dx%d s%d N%lld C%lld %lldx%lld K%lld: rel. error output %.2g, input grad %.2g, weight grad %.2g",
+             tile, tile, k, k, stride, (long long)N, (long long)C, (long long)H, (long long)W, (long long)K, eo, ex, ew);
     expect(eo < 1e-4 && ex < 1e-4 && ew < 1e-4, what);
     printf("ok   %s\n", what);
     for (int i = 0; i < 2; i++) {
@@ -331,6 +342,7 @@ static void gradchecks(void)
     gradcheck("Conv2d 2->3 3x3 p1 (winograd) 5x6", lap_conv2d_new(2, 3, 3, 3, 1, 1, 1, 1), 2, 2, 5, 6);
     gradcheck("Conv2d 3->4 3x3 p1 no bias (winograd) 4x4", lap_conv2d_new(3, 4, 3, 3, 1, 1, 1, 0), 2, 3, 4, 4);
     gradcheck("ConvTranspose2d 2->2 3x3 s1 p1 (winograd)", lap_conv_transpose2d_new(2, 2, 3, 1, 1, 0, 0), 2, 2, 4, 5);
+    gradcheck("Conv2d 2->3 5x5 s2 p2 (phases, winograd) 6x8", lap_conv2d_new(2, 3, 5, 5, 2, 2, 1, 1), 2, 2, 6, 8);
     lap_conv_set_winograd(0);
     gradcheck("Conv2d 2->3 3x3 p1 (im2col) 5x6", lap_conv2d_new(2, 3, 3, 3, 1, 1, 1, 1), 2, 2, 5, 6);
     lap_conv_set_winograd(1);
@@ -564,6 +576,10 @@ int main(int argc, char **argv)
             check_winograd_accuracy(3, 8, 1, 1, 8);
             check_winograd_accuracy(2, 3, 2, 128, 4);
             check_winograd_accuracy(2, 9, 3, 6, 16);
+            /* 5x5 stride 2 through the phases (conv_phases.c): the MNIST and CIFAR encoders' shapes, small. */
+            check_accuracy_vs_im2col(3, 16, 28, 28, 32, 5, 2, 2);
+            check_accuracy_vs_im2col(2, 50, 32, 32, 100, 5, 2, 2);
+            check_accuracy_vs_im2col(2, 3, 10, 6, 9, 5, 2, 2);
             check_fused_inference(3, 12, 7, 13, 16);
             check_fused_inference(2, 32, 14, 14, 32);
             check_fused_inference(2, 8, 2, 3, 8);

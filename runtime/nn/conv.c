@@ -77,6 +77,8 @@ static int use_winograd(const lap_conv_geom *g)
     return winograd_enabled == 2 || (g->C >= WINOGRAD_MIN_CHANNELS && g->K >= WINOGRAD_MIN_CHANNELS);
 }
 
+int lap_conv_uses_winograd(const lap_conv_geom *g) { return use_winograd(g); }
+
 int lap_conv_set_winograd(int enable)
 {
     int previous = winograd_enabled;
@@ -329,6 +331,7 @@ typedef struct conv2d {
     int kh, kw, stride, padding, groups, has_bias;
     int transposed, output_padding;  /* ConvTranspose2d */
     lap_tensor *scratch;
+    lap_tensor *phases, *phase_weights, *phase_grads;   /* 5x5 stride 2 through conv_phases.c */
     const lap_conv_input_affine *input_affine;   /* set for one forward by lap_conv2d_forward_affine_relu */
 } conv2d;
 
@@ -364,6 +367,18 @@ static int conv_check(conv2d *c, const lap_tensor *input, lap_conv_geom *g)
     return LAP_OK;
 }
 
+/* The phases of x and the phase kernels of the weight (conv_phases.c), in the module's buffers. */
+static int phases_prepare(conv2d *c, const lap_conv_geom *g, const float *x, lap_conv_geom *phase_geom)
+{
+    lap_conv_phases_geom(phase_geom, g);
+    int64_t shape[4] = {g->N, 4 * g->C, g->H / 2, g->W / 2}, wshape[4] = {g->K, 4 * g->C, 3, 3};
+    if (lap_tensor_ensure(&c->phases, 4, shape) != LAP_OK || lap_tensor_ensure(&c->phase_weights, 4, wshape) != LAP_OK)
+        return LAP_ERR;
+    lap_conv_phases_split(lap_data(c->phases), x, g->N, g->C, g->H, g->W);
+    lap_conv_phases_weights(lap_data(c->phase_weights), lap_data(c->base.params[0]), g->K, g->C);
+    return LAP_OK;
+}
+
 static int conv_fwd(lap_module *m, lap_tensor *input)
 {
     conv2d *c = (conv2d *)m;
@@ -378,6 +393,12 @@ static int conv_fwd(lap_module *m, lap_tensor *input)
         if (c->input_affine) {
             if (lap_conv_forward_affine_relu(lap_data(m->output), lap_data(input), w, c->input_affine, &g, &c->scratch) !=
                 LAP_OK)
+                return LAP_ERR;
+        } else if (lap_conv_phases_eligible(&g)) {
+            lap_conv_geom phase_geom;
+            if (phases_prepare(c, &g, lap_data(input), &phase_geom) != LAP_OK ||
+                lap_conv_forward(lap_data(m->output), lap_data(c->phases), lap_data(c->phase_weights), &phase_geom,
+                                 &c->scratch) != LAP_OK)
                 return LAP_ERR;
         } else if (lap_conv_forward(lap_data(m->output), lap_data(input), w, &g, &c->scratch) != LAP_OK)
             return LAP_ERR;
@@ -405,7 +426,27 @@ static int conv_bwd(lap_module *m, const lap_tensor *grad_output)
     const float *w = lap_data(m->params[0]), *x = lap_data(m->input), *dy = lap_data(grad_output);
     float *dx = lap_data(m->grad_input);
     int learn = !m->frozen;
-    if (!c->transposed) {
+    if (!c->transposed && lap_conv_phases_eligible(&g)) {
+        lap_conv_geom phase_geom;
+        if (phases_prepare(c, &g, x, &phase_geom) != LAP_OK)
+            return LAP_ERR;
+        if (learn) {
+            if (lap_tensor_ensure_like(&c->phase_grads, c->phase_weights) != LAP_OK)
+                return LAP_ERR;
+            memset(lap_data(c->phase_grads), 0, (size_t)lap_numel(c->phase_grads) * sizeof(float));
+            if (lap_conv_backward_weight(lap_data(c->phase_grads), dy, lap_data(c->phases), &phase_geom, &c->scratch) !=
+                LAP_OK)
+                return LAP_ERR;
+            lap_conv_phases_weight_grad(lap_data(m->grads[0]), lap_data(c->phase_grads), g.K, g.C);
+            if (c->has_bias)
+                bias_grad(lap_data(m->grads[1]), dy, g.N, g.K, g.OH * g.OW);
+        }
+        /* The phases' gradient overwrites the phases (no longer needed), then goes back into dx. */
+        if (lap_conv_backward_data(lap_data(c->phases), dy, lap_data(c->phase_weights), &phase_geom, &c->scratch) !=
+            LAP_OK)
+            return LAP_ERR;
+        lap_conv_phases_merge(dx, lap_data(c->phases), g.N, g.C, g.H, g.W);
+    } else if (!c->transposed) {
         if (lap_conv_backward_data(dx, dy, w, &g, &c->scratch) != LAP_OK ||
             (learn && lap_conv_backward_weight(lap_data(m->grads[0]), dy, x, &g, &c->scratch) != LAP_OK))
             return LAP_ERR;
@@ -422,7 +463,15 @@ static int conv_bwd(lap_module *m, const lap_tensor *grad_output)
     return LAP_OK;
 }
 
-static void conv_destroy(lap_module *m) { lap_tensor_release(((conv2d *)m)->scratch); }
+static void conv_destroy(lap_module *m)
+{
+    conv2d *c = (conv2d *)m;
+    lap_tensor_release(c->scratch);
+    lap_tensor_release(c->phases);
+    lap_tensor_release(c->phase_weights);
+    lap_tensor_release(c->phase_grads);
+}
+
 
 static void conv_describe(const lap_module *m, char *buf, size_t size)
 {
@@ -539,7 +588,7 @@ static lap_module *conv_new(const lap_module_ops *ops, int64_t in, int64_t out, 
     if (!c)
         return NULL;
     lap_module_init(&c->base, ops);
-    *c = (conv2d){c->base, in, out, kh, kw, stride, padding, groups, bias, transposed, output_padding, NULL, NULL};
+    *c = (conv2d){c->base, in, out, kh, kw, stride, padding, groups, bias, transposed, output_padding, NULL, NULL, NULL, NULL, NULL};
     int64_t wshape[4] = {transposed ? in : out, transposed ? out : in / groups, kh, kw};
     if (lap_module_add_param(&c->base, "weight", lap_tensor_new(4, wshape)) != LAP_OK ||
         (bias && lap_module_add_param(&c->base, "bias", lap_tensor_new(1, &out)) != LAP_OK)) {

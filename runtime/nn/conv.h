@@ -74,6 +74,23 @@ int lap_winograd_tile_setting(void);
 /* One line for `laprun --version` and lap.info(): how 3x3 convolutions run. */
 void lap_conv_report(char *buf, size_t size);
 
+/* 1 when the three kernels above run this geometry through Winograd (winograd.c). */
+int lap_conv_uses_winograd(const lap_conv_geom *g);
+
+/* ---- 5x5 stride-2 convolutions through their input's phases (conv_phases.c) ---- */
+/* 5x5, stride 2, padding 2, groups 1, even H and W, and Winograd for the phase geometry. */
+int lap_conv_phases_eligible(const lap_conv_geom *g);
+/* The 3x3 stride-1 geometry (N, 4C, H/2, W/2) -> (N, K, H/2, W/2) of g's phases. */
+void lap_conv_phases_geom(lap_conv_geom *phases, const lap_conv_geom *g);
+/* phases: (N, 4C, H/2, W/2) = the phases of x: (N, C, H, W) (channel (2p + q) C + c). */
+void lap_conv_phases_split(float *phases, const float *x, int64_t N, int64_t C, int64_t H, int64_t W);
+/* dx: (N, C, H, W) overwritten from the gradient of the phases, (N, 4C, H/2, W/2). */
+void lap_conv_phases_merge(float *dx, const float *dphases, int64_t N, int64_t C, int64_t H, int64_t W);
+/* w3: (K, 4C, 3, 3) = the phase kernels of w5: (K, C, 5, 5). */
+void lap_conv_phases_weights(float *w3, const float *w5, int64_t K, int64_t C);
+/* dw5: (K, C, 5, 5) += the taps of dw3: (K, 4C, 3, 3). */
+void lap_conv_phases_weight_grad(float *dw5, const float *dw3, int64_t K, int64_t C);
+
 /* ---- threads (conv.c) ---- */
 /* The number of threads a parallel region will have (1 without OpenMP). */
 int lap_conv_threads(void);
