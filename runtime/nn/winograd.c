@@ -81,6 +81,7 @@ static void transform_weights(float *u, const float *w, int flip, int64_t K, int
 {
     int64_t rows = flip ? K : C, ld = round8(flip ? C : K), stride = rows * ld;
     memset(u, 0, (size_t)(16 * stride) * sizeof *u);
+#pragma omp parallel for schedule(static) if (K * C >= 256)
     for (int64_t k = 0; k < K; k++)
         for (int64_t c = 0; c < C; c++) {
             const float *src = w + (k * C + c) * 9;
@@ -109,6 +110,7 @@ static void transform_weights(float *u, const float *w, int flip, int64_t K, int
 static void transform_weight_grad(float *dw, const float *du, int64_t K, int64_t C, int64_t ld)
 {
     int64_t stride = K * ld;
+#pragma omp parallel for schedule(static) if (K * C >= 256)
     for (int64_t k = 0; k < K; k++)
         for (int64_t c = 0; c < C; c++) {
             float u[4][4], t[3][4];
@@ -328,64 +330,66 @@ LAP_KERNEL_INLINE(tile_products, (float *m, const float *v, const float *u, int6
  * runs over the T tiles of a chunk (16-49 for one sample), too short for OpenBLAS to
  * amortize its packing; here 6 rows of du and 16 of its columns stay in registers
  * while t runs. */
-INLINE void weight_products_body(float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
+/* Rows k .. k + R - 1 of du (R <= 6 a compile-time constant once inlined). */
+INLINE void weight_products_rows(float *du, const float *dm, const float *v, int R, int64_t k, int64_t T, int64_t kp,
                                  int64_t cp, int64_t P)
 {
     const int64_t v_row = lap_winograd_tile_stride(P, cp), m_row = lap_winograd_tile_stride(P, kp), group = 8 * P;
-#define DM_AT(kk) (dm + ((kk) >> 3) * group + ((kk) & 7))
+    const float *g[6];
+    for (int r = 0; r < 6; r++)   /* row k + r of dm^T: tile t's value at g[r][t * m_row] */
+        g[r] = dm + ((k + (r < R ? r : 0)) >> 3) * group + ((k + (r < R ? r : 0)) & 7);
+    int64_t c = 0;
+    for (; c + 16 <= cp; c += 16) {
+        v8 a[6][2];
+        for (int r = 0; r < R; r++) {
+            a[r][0] = load8(du + (k + r) * cp + c);
+            a[r][1] = load8(du + (k + r) * cp + c + 8);
+        }
+        const float *vc = v + (c >> 3) * group;
+        for (int64_t t = 0; t < T; t++) {
+            v8 b0 = load8(vc + t * v_row), b1 = load8(vc + t * v_row + group);
+            for (int r = 0; r < R; r++) {
+                float x = g[r][t * m_row];
+                a[r][0] += x * b0;
+                a[r][1] += x * b1;
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            store8(du + (k + r) * cp + c, a[r][0]);
+            store8(du + (k + r) * cp + c + 8, a[r][1]);
+        }
+    }
+    for (; c < cp; c += 8) {
+        v8 a[6];
+        for (int r = 0; r < R; r++)
+            a[r] = load8(du + (k + r) * cp + c);
+        const float *vc = v + (c >> 3) * group;
+        for (int64_t t = 0; t < T; t++) {
+            v8 b = load8(vc + t * v_row);
+            for (int r = 0; r < R; r++)
+                a[r] += g[r][t * m_row] * b;
+        }
+        for (int r = 0; r < R; r++)
+            store8(du + (k + r) * cp + c, a[r]);
+    }
+}
+
+INLINE void weight_products_body(float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
+                                 int64_t cp, int64_t P)
+{
     int64_t k = 0;
-    for (; k + 6 <= K; k += 6) {
-        const float *g0 = DM_AT(k), *g1 = DM_AT(k + 1), *g2 = DM_AT(k + 2), *g3 = DM_AT(k + 3), *g4 = DM_AT(k + 4),
-                    *g5 = DM_AT(k + 5);
-        int64_t c = 0;
-        for (; c + 16 <= cp; c += 16) {
-            v8 a[6][2];
-            for (int r = 0; r < 6; r++) {
-                a[r][0] = load8(du + (k + r) * cp + c);
-                a[r][1] = load8(du + (k + r) * cp + c + 8);
-            }
-            const float *vc = v + (c >> 3) * group;
-            for (int64_t t = 0; t < T; t++) {
-                v8 b0 = load8(vc + t * v_row), b1 = load8(vc + t * v_row + group);
-                const float g[6] = {g0[t * m_row], g1[t * m_row], g2[t * m_row], g3[t * m_row], g4[t * m_row],
-                                    g5[t * m_row]};
-                for (int r = 0; r < 6; r++) {
-                    a[r][0] += g[r] * b0;
-                    a[r][1] += g[r] * b1;
-                }
-            }
-            for (int r = 0; r < 6; r++) {
-                store8(du + (k + r) * cp + c, a[r][0]);
-                store8(du + (k + r) * cp + c + 8, a[r][1]);
-            }
-        }
-        for (; c < cp; c += 8) {
-            v8 a[6];
-            for (int r = 0; r < 6; r++)
-                a[r] = load8(du + (k + r) * cp + c);
-            const float *vc = v + (c >> 3) * group;
-            for (int64_t t = 0; t < T; t++) {
-                v8 b = load8(vc + t * v_row);
-                const float g[6] = {g0[t * m_row], g1[t * m_row], g2[t * m_row], g3[t * m_row], g4[t * m_row],
-                                    g5[t * m_row]};
-                for (int r = 0; r < 6; r++)
-                    a[r] += g[r] * b;
-            }
-            for (int r = 0; r < 6; r++)
-                store8(du + (k + r) * cp + c, a[r]);
-        }
+    for (; k + 6 <= K; k += 6)
+        weight_products_rows(du, dm, v, 6, k, T, kp, cp, P);
+    /* The last rows in one pass too: one row at a time, each sum was one chain of
+     * dependent multiply-adds (a third of the time for K = 32). */
+    switch (K - k) {
+    case 5: weight_products_rows(du, dm, v, 5, k, T, kp, cp, P); break;
+    case 4: weight_products_rows(du, dm, v, 4, k, T, kp, cp, P); break;
+    case 3: weight_products_rows(du, dm, v, 3, k, T, kp, cp, P); break;
+    case 2: weight_products_rows(du, dm, v, 2, k, T, kp, cp, P); break;
+    case 1: weight_products_rows(du, dm, v, 1, k, T, kp, cp, P); break;
+    default: break;
     }
-    for (; k < K; k++) {
-        const float *gk = DM_AT(k);
-        for (int64_t c = 0; c < cp; c += 8) {
-            v8 a = load8(du + k * cp + c);
-            const float *vc = v + (c >> 3) * group;
-            for (int64_t t = 0; t < T; t++)
-                a += gk[t * m_row] * load8(vc + t * v_row);
-            store8(du + k * cp + c, a);
-        }
-    }
-#undef DM_AT
 }
 LAP_KERNEL_INLINE(weight_products, (float *du, const float *dm, const float *v, int64_t T, int64_t K, int64_t kp,
                                     int64_t cp, int64_t P),
