@@ -514,10 +514,14 @@ static void time_conv(const char *what, int64_t N, int64_t C, int64_t H, int64_t
  * bit for bit, and the BatchNorm's output is never written. */
 static void check_fused_inference(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K)
 {
-    lap_module *seq = lap_sequential_new(), *bn = lap_batchnorm_new(C, 0.1, 1e-5);
-    lap_module_add_child(seq, bn, NULL);
-    lap_module_add_child(seq, lap_relu_inplace_new(), NULL);
-    lap_module_add_child(seq, lap_conv2d_new(C, K, 3, 3, 1, 1, 1, 1), NULL);
+    lap_module *seq = lap_sequential_new(), *bn = lap_batchnorm_new(C, 0.1, 1e-5), *relu = lap_relu_inplace_new(),
+               *conv = lap_conv2d_new(C, K, 3, 3, 1, 1, 1, 1);
+    lap_module_add_child(seq, bn, NULL);   /* the Sequential retains its children */
+    lap_module_add_child(seq, relu, NULL);
+    lap_module_add_child(seq, conv, NULL);
+    lap_module_release(bn);
+    lap_module_release(relu);
+    lap_module_release(conv);
     for (int i = 0; i < seq->children[2]->nparams; i++)
         randomize(seq->children[2]->params[i], 0.3);
     randomize(bn->params[0], 1.0);

@@ -184,7 +184,7 @@ return {
       "labels is a table or a tensor of N integers >= 0. Returns loss (a number), grad (an (N, C) tensor for net:backward). Example: local loss, g = lap.nn.cross_entropy(net:forward(x), y); net:backward(g)." },
     { "nn.Conv2d", "lap.nn.Conv2d(in, out, kernel [, {stride = 1, padding = 0, groups = 1, bias = true}])",
       "A 2-D convolution on NCHW inputs (N, in, H, W), as torch.nn.Conv2d (dilation 1).",
-      "kernel is a number or {kh, kw}; the output has floor((H + 2 padding - kh) / stride) + 1 rows. m.weight is (out, in / groups, kh, kw). 3x3 stride-1 convolutions use Winograd F(2x2, 3x3); others im2col + sgemm. Returns a Module." },
+      "kernel is a number or {kh, kw}; the output has floor((H + 2 padding - kh) / stride) + 1 rows. m.weight is (out, in / groups, kh, kw). 3x3 stride-1 convolutions use Winograd F(4x4, 3x3) or F(2x2, 3x3) (lap.winograd_tile), 5x5 stride-2 ones Winograd on the input's four phases; others im2col + sgemm. Returns a Module." },
     { "nn.ConvTranspose2d", "lap.nn.ConvTranspose2d(in, out, kernel [, {stride = 1, padding = 0, output_padding = 0, bias = true}])",
       "The transposed convolution (the adjoint of Conv2d), as torch.nn.ConvTranspose2d, for decoders.",
       "The output has (H - 1) stride - 2 padding + kernel + output_padding rows; m.weight is (in, out, k, k). Returns a Module." },
