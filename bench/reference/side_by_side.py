@@ -9,7 +9,9 @@ method: the same training rows and test half).
 
 Records may carry method and train_size at top level (the replica's) or under
 config (lap's).  A file that does not exist counts as empty.  Accuracies are in %;
-"chance" counts the instances whose best accuracy stayed below 15 %."""
+"chance" counts the instances whose best accuracy stayed below 15 %.  Per cell it
+also prints lap's mean minus the replica's with a 95 % Welch interval ("agree"
+when it holds 0), and per size LAP - ResNet paired by seed with a 95 % interval."""
 import json
 import math
 import os
@@ -55,6 +57,45 @@ def cell(values):
     return "%.1f, [%.1f, %.1f] (n=%d, chance %d)" % (mean, mean - half, mean + half, n, chance)
 
 
+def mean_sd(values):
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
+    return n, mean, sd
+
+
+def interval(values):
+    """mean and its 95 % Student-t interval, as text (paired differences)."""
+    n, mean, sd = mean_sd(values)
+    if n < 2:
+        return "%+.1f (n=%d)" % (mean, n)
+    half = t975(n - 1) * sd / math.sqrt(n)
+    return "%+.1f [%+.1f, %+.1f] (n=%d)" % (mean, mean - half, mean + half, n)
+
+
+def welch(a, b):
+    """The difference of the means of a and b with its 95 % Welch interval, and
+    whether that interval holds 0 (the two agree within their combined error)."""
+    na, ma, sa = mean_sd(a)
+    nb, mb, sb = mean_sd(b)
+    if na < 2 or nb < 2:
+        return "lap - replica %+.1f (too few instances for an interval)" % (ma - mb)
+    va, vb = sa * sa / na, sb * sb / nb
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va * va / (na - 1) + vb * vb / (nb - 1)) if va + vb > 0 else na + nb - 2
+    half = t975(max(1, int(df))) * se
+    d = ma - mb
+    return "lap - replica %+.1f [%+.1f, %+.1f]: %s" % (d, d - half, d + half,
+                                                       "agree" if d - half <= 0 <= d + half else "DIFFER")
+
+
+def paired(records, size):
+    """LAP - ResNet, seed by seed, at one size."""
+    seeds = sorted({k[2] for k in records if k[0] == size})
+    return [records[(size, "LAP", s)] - records[(size, "ResNet", s)] for s in seeds
+            if (size, "LAP", s) in records and (size, "ResNet", s) in records]
+
+
 def show(label, lap, replica):
     print("== %s" % label)
     sizes = sorted({k[0] for k in list(lap) + list(replica)})
@@ -63,6 +104,12 @@ def show(label, lap, replica):
             a = [v for (s, m, _), v in sorted(lap.items()) if s == size and m == method]
             b = [v for (s, m, _), v in sorted(replica.items()) if s == size and m == method]
             print("%4d images %-6s  lap %-34s replica %s" % (size, method, cell(a), cell(b)))
+            if a and b:
+                print("%4d images %-6s  %s" % (size, method, welch(a, b)))
+        d_lap, d_replica = paired(lap, size), paired(replica, size)
+        if d_lap or d_replica:
+            print("%4d images LAP - ResNet, paired by seed: lap %s, replica %s" % (
+                size, interval(d_lap) if d_lap else "-", interval(d_replica) if d_replica else "-"))
     pairs = sorted(k for k in lap if k in replica)
     if pairs:
         print("  instance by instance (size, method, seed: lap / replica):")

@@ -1,0 +1,38 @@
+#!/bin/sh
+# test_side_by_side.sh: bench/reference/side_by_side.py's numbers on records whose
+# answers are known: a cell's mean and 95 % interval, LAP - ResNet paired by seed,
+# and lap's mean against the replica's (Welch: "agree" when the interval holds 0,
+# "DIFFER" when not).  Only Python's standard library is needed.
+set -e
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3 || true)
+if [ -z "$PY" ]; then
+    echo "test_side_by_side: skipped: no python3"
+    exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# lap's records keep method and train_size under config, the replica's at top level.
+for seed in 0 1 2; do
+    r=$(echo "0.50 0.60 0.70" | cut -d' ' -f$((seed + 1)))
+    l=$(echo "0.52 0.63 0.71" | cut -d' ' -f$((seed + 1)))
+    x=$(echo "0.90 0.91 0.92" | cut -d' ' -f$((seed + 1)))
+    echo "{\"seed\": $seed, \"best_accuracy\": $r, \"config\": {\"method\": \"ResNet\", \"train_size\": 100}}" >> "$tmp/lap.jsonl"
+    echo "{\"seed\": $seed, \"best_accuracy\": $l, \"config\": {\"method\": \"LAP\", \"train_size\": 100}}" >> "$tmp/lap.jsonl"
+    echo "{\"seed\": $seed, \"best_accuracy\": $r, \"method\": \"ResNet\", \"train_size\": 100}" >> "$tmp/replica.jsonl"
+    echo "{\"seed\": $seed, \"best_accuracy\": $x, \"method\": \"LAP\", \"train_size\": 100}" >> "$tmp/replica.jsonl"
+done
+"$PY" bench/reference/side_by_side.py "$tmp/lap.jsonl" "$tmp/replica.jsonl" > "$tmp/out.txt"
+expect() {
+    grep -F -- "$1" "$tmp/out.txt" > /dev/null || { echo "test_side_by_side: missing '$1' in:"; cat "$tmp/out.txt"; exit 1; }
+}
+# ResNet: 50, 60, 70: mean 60, sd 10, t(0.975, 2) = 4.303: 60 +- 24.8
+expect "100 images ResNet  lap 60.0, [35.2, 84.8] (n=3, chance 0)"
+# LAP - ResNet by seed: +2, +3, +1: mean 2, sd 1: 2 +- 2.48
+expect "LAP - ResNet, paired by seed: lap +2.0 [-0.5, +4.5] (n=3)"
+# the same ResNet records on both sides agree; lap's LAP (62) and the replica's (91) do not
+expect "100 images ResNet  lap - replica +0.0"
+expect "agree"
+expect "100 images LAP     lap - replica -29.0"
+expect "DIFFER"
+echo "test_side_by_side: ok"
