@@ -1,10 +1,13 @@
-/* winograd.c: 3x3 stride-1 padding-1 convolutions by Winograd F(2x2, 3x3).
+/* winograd.c: 3x3 stride-1 padding-1 convolutions by Winograd: the F(2x2, 3x3)
+ * transforms, the drivers and the tile products, shared with F(4x4, 3x3)
+ * (winograd_f4.c), which lap_winograd_tile_for picks where it makes fewer products.
  *
  * Each 2x2 output tile comes from a 4x4 input tile d:  Y = A^T [(G g G^T) . (B^T d B)] A
  * ("." elementwise).  Over all tiles and channels this is 16 independent matrix
- * products, one per position xi of the 4x4 transformed tile:
+ * products, one per position xi of the 4x4 transformed tile (36 of a 6x6 one for
+ * F(4x4)):
  *     M[xi] (T x K) = V[xi] (T x C) U[xi]^T,   U = G g G^T (K x C),  V = B^T d B,
- * which multiplies 2.25 times fewer numbers than the direct convolution.
+ * which multiplies 2.25 times fewer numbers than the direct convolution (F(4x4): 4).
  * The input gradient of such a convolution is the same convolution with the
  * kernel flipped and its channel axes swapped; the weight gradient is computed
  * in the transformed domain:  dU[xi] (K x C) = sum_t (A dY_t A^T)[xi] V_t[xi], i.e.
@@ -12,28 +15,24 @@
  *
  * The tile transforms run on 8 channels at once, one vector lane per channel
  * (GCC vector extensions, compiled per kernel path, kernels.h: SSE on the
- * x86-64-v2 baseline, AVX2 or AVX-512 where the CPU has it): each sample's group of 8 channels is first
- * transposed into a channel-interleaved plane (rows x columns x 8), so that every
- * tile reads and writes whole vectors whatever the image width, and V, M are
- * stored tile-major with the channels contiguous (rows of Cp = C rounded up to 8
- * floats; the padding lanes are zero and the products skip them).  The products
- * then take non-transposed operands, which OpenBLAS runs fastest.
- * Measured (2 threads, 128 samples, fwd / input grad / weight grad): 32 channels
- * 14x14 1.4 / 1.45 / 1.4 ms (from 2.3 / 2.3 / 2.5 ms vectorizing over the tiles of
- * an image row), 100 channels 16x16 15.4 / 15.4 / 16.3 ms (from 15.4 / 15.6 / 19.2).
- * The sgemms run at about 110 GFLOP/s a core, the BLAS's peak on this machine, and
- * take 55% (32 channels) to 80% (100 channels) of the time; the rest is the
- * transforms, bound by their loads and stores (the SSE clone is about as fast).
+ * x86-64-v2 baseline, AVX2 or AVX-512 where the CPU has it): each sample's group of
+ * 8 channels is first transposed into a channel-interleaved plane (rows x columns x
+ * 8), so that every tile reads and writes whole vectors whatever the image width.
+ * V, M are stored tile-major (winograd_tiles.h): a tile's positions contiguous for
+ * each group of 8 channels, so that a transform stores at fixed offsets; the
+ * products read them down the tiles.  The products are lap's own register-blocked
+ * kernels (OpenBLAS spent as long zeroing and packing these thin matrices as
+ * multiplying).  The input transform can also apply an eval-mode BatchNorm and a
+ * ReLU to what it packs (lap_winograd_forward_affine_relu, for inference).
  *
  * Tiles are processed in chunks of whole samples sized so that a chunk's
  * transformed input and output stay in a core's cache; chunks are spread over
  * the OpenMP threads (first come, first served; fixed for the weight gradient, so
- * that its sums are reproducible), each calling single-threaded sgemm.
- * Accuracy: the transforms add a few float roundings (entries of G are 1/2, of
- * A and B are 0, +-1); measured relative errors are ~1e-6 of the output scale
- * (tests/test_conv.c).
- * Limits: groups 1; width at most 2 MAX_TW; F(2x2) only (F(4x4) would cut
- * multiplies further but loses about two digits in float32).
+ * that its sums are reproducible).
+ * Accuracy: the F(2x2) transforms add a few float roundings (entries of G are 1/2,
+ * of A and B are 0, +-1): ~5e-7 of the output scale against im2col; F(4x4)'s about
+ * ten times that (tests/test_conv.c).
+ * Limits: groups 1; width at most 2 MAX_TW.
  */
 #include <cblas.h>
 #include <stdio.h>
