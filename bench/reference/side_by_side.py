@@ -11,7 +11,9 @@ Records may carry method and train_size at top level (the replica's) or under
 config (lap's).  A file that does not exist counts as empty.  Accuracies are in %;
 "chance" counts the instances whose best accuracy stayed below 15 %.  Per cell it
 also prints lap's mean minus the replica's with a 95 % Welch interval ("agree"
-when it holds 0), and per size LAP - ResNet paired by seed with a 95 % interval."""
+when it holds 0), and per size LAP - ResNet paired by seed with a 95 % interval;
+then the compact table the README shows: lap's cells, the replica's and the
+paper's (Table 1, 50 instances each) side by side."""
 import json
 import math
 import os
@@ -89,6 +91,43 @@ def welch(a, b):
                                                        "agree" if d - half <= 0 <= d + half else "DIFFER")
 
 
+# The paper's Table 1 (MNIST, ResNet9, 50 instances): mean, 95 % interval.
+PAPER = {500: ((90.8, 90.4, 91.2), (90.9, 90.7, 91.1)),
+         400: ((88.4, 88.0, 88.8), (88.4, 88.0, 88.8)),
+         300: ((83.5, 83.0, 84.1), (86.2, 85.8, 86.6)),
+         200: ((74.9, 73.9, 75.9), (82.0, 81.5, 82.5)),
+         100: ((56.4, 54.9, 58.0), (70.0, 69.0, 71.0))}
+
+
+def short(values):
+    """mean [95 % interval] (n), narrow, for the compact table."""
+    if not values:
+        return "-"
+    n, mean, sd = mean_sd(values)
+    if n < 2:
+        return "%.1f (1)" % mean
+    half = t975(n - 1) * sd / math.sqrt(n)
+    return "%.1f [%.1f, %.1f] (%d)" % (mean, mean - half, mean + half, n)
+
+
+def table(lap, replica):
+    sizes = sorted({k[0] for k in list(lap) + list(replica)} | set(PAPER))
+    print("  best test accuracy %, mean [95 % interval] (n); LAP - ResNet paired by seed")
+    print("  %-6s %-23s %-23s %-23s %-23s %-23s %-23s %-6s %s" % (
+        "images", "lap ResNet", "lap LAP", "lap LAP-ResNet", "replica ResNet", "replica LAP",
+        "replica LAP-ResNet", "paper", "ResNet / LAP"))
+    for size in sizes:
+        row = []
+        for records in (lap, replica):
+            for method in ("ResNet", "LAP"):
+                row.append(short([v for (s, m, _), v in sorted(records.items()) if s == size and m == method]))
+            d = paired(records, size)
+            row.append(interval(d).replace(" (n=", " (") if d else "-")
+        paper = PAPER.get(size)
+        row += ["%.1f" % paper[0][0], "/ %.1f" % paper[1][0]] if paper else ["-", ""]
+        print("  %-6d %-23s %-23s %-23s %-23s %-23s %-23s %-6s %s" % tuple([size] + row))
+
+
 def paired(records, size):
     """LAP - ResNet, seed by seed, at one size."""
     seeds = sorted({k[2] for k in records if k[0] == size})
@@ -115,6 +154,7 @@ def show(label, lap, replica):
         print("  instance by instance (size, method, seed: lap / replica):")
         for k in pairs:
             print("    %4d %-6s seed %-3d %5.1f / %5.1f" % (k[0], k[1], k[2], lap[k], replica[k]))
+    table(lap, replica)
 
 
 def main(argv):
