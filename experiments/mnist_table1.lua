@@ -13,6 +13,8 @@
 -- --save-indices FILE writes, for every size and seed, the rows an instance trains
 -- and tests on (JSON lines, 0-based) and exits without training: the PyTorch
 -- replica (bench/reference/lap_main_replica.py) reads them.
+-- --lambda0/--tau/--steps change LAP's Uzawa rule (other settings than the paper's:
+-- give them an --out of their own); --methods lap runs only LAP-ResNet.
 local experiment = require "lap.experiment"
 local mnist = require "lap.mnist"
 
@@ -26,6 +28,10 @@ local args = require("lap.args").parse(arg, experiment.options({
   { "data", "", "MNIST's IDX files: a directory, \"\" for data/mnist when present (`make data`) else Fashion-MNIST, or \"fashion\"" },
   { "protocol", "lap", "lap (subset statistics, the first --test-size test images) or main (main.py's: 0.1307/0.3081, a random test half)" },
   { "encoder", "", "a pretrained encoder (safetensors) to load and freeze (main.py -lec 0); default: trained (-lec 1)" },
+  { "methods", "both", "resnet, lap or both" },
+  { "lambda0", 5, "LAP's initial lambda (main.py -lml)" },
+  { "tau", 1, "LAP's step on lambda (main.py -tau)" },
+  { "steps", 5, "LAP updates lambda every this many steps (main.py -uzs)" },
   { "save-indices", "", "write the training and test rows of every size and seed to this JSONL file and exit" },
 }, { instances = 2, jobs = 2, out = "out/mnist_table1" }))
 
@@ -33,14 +39,24 @@ local args = require("lap.args").parse(arg, experiment.options({
 local models = require "lap.models"
 print("data: " .. models.mnist_source(args.data))
 local data = models.mnist_dir(args.data) or "fashion"
+local methods = ({ resnet = { "ResNet" }, lap = { "LAP" }, both = { "ResNet", "LAP" } })[args.methods]
+if not methods then
+  io.stderr:write(string.format("mnist_table1.lua: --methods must be resnet, lap or both, not %q\n", args.methods))
+  os.exit(2)
+end
 local configs = {}
 for size in args.sizes:gmatch("[^,%s]+") do
-  for _, method in ipairs { "ResNet", "LAP" } do
+  for _, method in ipairs(methods) do
     local config = { method = method, train_size = tonumber(size), epochs = args.epochs,
       test_size = args["test-size"], data = data }
     -- Set only when not the default, so that the records of earlier sweeps keep their keys (--resume).
     if args.protocol ~= "lap" then config.protocol = args.protocol end
     if args.encoder ~= "" then config.encoder = args.encoder end
+    if method == "LAP" then
+      for _, key in ipairs { "lambda0", "tau", "steps" } do
+        if args[key] ~= mnist.defaults[key] then config[key] = args[key] end
+      end
+    end
     configs[#configs + 1] = config
   end
 end
@@ -51,7 +67,7 @@ if args["save-indices"] ~= "" then
   for i = 0, args.instances - 1 do
     local seed = (args.first_seed or 0) + i
     for _, config in ipairs(configs) do
-      if config.method == "ResNet" then   -- both methods of a size and seed use the same rows
+      if config.method == methods[1] then   -- both methods of a size and seed use the same rows
         local rows = mnist.indices(config, seed)
         lines[#lines + 1] = json.encode { train_size = config.train_size, seed = seed,
           protocol = config.protocol or "lap", data = config.data, train_indices = rows.train,

@@ -40,6 +40,21 @@ grep -q "20 training images (seed 1), 30 test images, 2 epochs" "$dir/log" || fa
 [ "$(wc -l < "$dir/out-table1/mnist_table1.jsonl")" -eq 8 ] || fail "mnist_table1.jsonl should hold 8 instances"
 grep -q "^LAP " "$dir/log" && grep -q "30 images" "$dir/log" || fail "mnist_table1.lua should print its table"
 
+# Another Uzawa rule, LAP only: the records carry it and the trainer uses it (20
+# images: one step an epoch, so with s = 5 lambda stays at lambda0 for 2 epochs).
+"$LAPRUN" experiments/mnist_table1.lua --data "$dir/mnist" --sizes 20 --epochs 2 --test-size 30 --instances 1 \
+    --methods lap --lambda0 0.5 --tau 0.2 --jobs 1 --out "$dir/out-rule" > "$dir/log" 2>&1 \
+    || fail "mnist_table1.lua --methods lap failed: $(tail -5 "$dir/log")"
+[ "$(wc -l < "$dir/out-rule/mnist_table1.jsonl")" -eq 1 ] || fail "--methods lap should run one instance"
+grep -q '"lambda0":0.5' "$dir/out-rule/mnist_table1.jsonl" && grep -q '"tau":0.2' "$dir/out-rule/mnist_table1.jsonl" \
+    && grep -q '"method":"LAP"' "$dir/out-rule/mnist_table1.jsonl" || fail "the record should carry LAP's rule"
+grep -q '"steps"' "$dir/out-rule/mnist_table1.jsonl" && fail "steps kept its default and should not be in the record"
+grep -q '"epochs_metrics":\[{"lambda":0.5,' "$dir/out-rule/mnist_table1.jsonl" || fail "LAP should start from lambda0 = 0.5"
+if "$LAPRUN" experiments/mnist_table1.lua --data "$dir/mnist" --methods both2 > "$dir/log" 2>&1; then
+    fail "--methods both2 should fail"
+fi
+grep -q "resnet, lap or both" "$dir/log" || fail "the --methods error should say what is allowed"
+
 if "$LAPRUN" experiments/mnist.lua --data "$dir/nowhere" --epochs 1 > "$dir/log" 2>&1; then
     fail "a missing data directory should fail"
 fi
