@@ -100,7 +100,31 @@ function interrupted.epoch() error("interrupted", 0) end
 local ok, message = pcall(lap.fit, { trainer = interrupted, train = train, epochs = 2 })
 assert(not ok and message == "interrupted", "the trainer's error passes through: " .. tostring(message))
 
+-- 4b. diverged = "stop": a real trainer that diverges (SGD with a learning rate of
+-- 1e30) ends the loop as a result, keeping the epochs before; without it, or for
+-- any other error, the error passes through.
+local function diverging()
+  lap.manual_seed(2)
+  local net = lap.nn.ResNet { blocks = 2, block = function()
+    return lap.nn.Sequential { lap.nn.Linear(2, 4), lap.nn.ReLU(), lap.nn.Linear(4, 2) } end,
+    classifier = lap.nn.Linear(2, 2), transport = "frobenius" }
+  return lap.train.Plain { net = net, optimizer = lap.optim.SGD { lr = 1e30 }, seed = 2 }
+end
+result = lap.fit { trainer = diverging(), train = train, test = test, epochs = 5, batch = 10, diverged = "stop" }
+assert(result.stopped == "diverged" and result.diverged and result.diverged.message:find("diverging", 1, true),
+  "a diverging run should stop the loop as 'diverged': " .. tostring(result.stopped))
+assert(result.diverged.epoch == #result.history + 1 and result.epochs == #result.history,
+  "the history keeps the epochs before the one that diverged")
+ok, message = pcall(lap.fit, { trainer = diverging(), train = train, test = test, epochs = 5, batch = 10 })
+assert(not ok and tostring(message):find("diverging", 1, true), "by default the trainer's error passes through")
+ok, message = pcall(lap.fit, { trainer = interrupted, train = train, epochs = 2, diverged = "stop" })
+assert(not ok and message == "interrupted", "diverged = 'stop' lets other errors through: " .. tostring(message))
+result = lap.fit { trainer = fake(ones, accuracies), train = train, test = test, epochs = 5, diverged = "stop" }
+assert(result.stopped == "epochs" and result.diverged == nil and result.best == 0.9, "a sound run is unchanged")
+
 -- 5. Bad arguments give clear errors naming lap.fit and the option.
+expect_error("lap.fit: diverged must be \"error\" or \"stop\", got 1", lap.fit,
+  { trainer = t, train = train, epochs = 1, diverged = 1 })
 expect_error("lap.fit: expected an option table, got number", lap.fit, 3)
 expect_error("lap.fit: unknown option 'epoch' (expected one of:", lap.fit, { trainer = t, train = train, epoch = 3 })
 expect_error("lap.fit: trainer must be a lap.Trainer", lap.fit, { train = train, epochs = 1 })

@@ -11,13 +11,16 @@
 --
 -- Limits: errors (a wrong shape, Ctrl-C's "interrupted" inside trainer:epoch) are
 -- not caught: they end the loop and reach the caller as they would from a
--- hand-written loop.  The final evaluation after training, if wanted, is the
+-- hand-written loop.  The one exception, on request (diverged = "stop"): a
+-- trainer's "diverging run" error (a NaN or an infinity in the loss, the transport
+-- or the weights) ends the loop as a result, stopped = "diverged", so that a sweep
+-- records the instance as main.py would (the best accuracy before it) and goes on.  The final evaluation after training, if wanted, is the
 -- caller's (result.evaluation is the last epoch's).
 local lap = rawget(_G, "lap") or require "lap"
 
 local OPTIONS = { trainer = true, train = true, test = true, epochs = true, batch = true, shuffle = true,
-  stop = true, on_epoch = true }
-local OPTION_LIST = "trainer, train, test, epochs, batch, shuffle, stop, on_epoch"
+  stop = true, on_epoch = true, diverged = true }
+local OPTION_LIST = "trainer, train, test, epochs, batch, shuffle, stop, on_epoch, diverged"
 
 -- level: 1 + the number of frames between fail and fit's caller.
 local function fail(message, level)
@@ -89,6 +92,9 @@ local function check(options)
   elseif stop ~= nil and type(stop) ~= "function" then
     fail("stop must be a function(record, result) or {accuracy = a, epochs = n}, got " .. type(stop))
   end
+  if options.diverged ~= nil and options.diverged ~= "error" and options.diverged ~= "stop" then
+    fail("diverged must be \"error\" or \"stop\", got " .. tostring(options.diverged))
+  end
   if options.on_epoch ~= nil and type(options.on_epoch) ~= "function" then
     fail("on_epoch must be a function(record, result), got " .. type(options.on_epoch))
   end
@@ -96,7 +102,8 @@ local function check(options)
 end
 
 -- Returns result = {history = {record, ...}, epochs, best, best_epoch, final,
--- evaluation, stopped}; a record is {epoch, loss, ce, transport, train_accuracy,
+-- evaluation, stopped, diverged}; stopped is "epochs", "stop" or "diverged" (then
+-- diverged = {epoch = e, message = the trainer's error}); a record is {epoch, loss, ce, transport, train_accuracy,
 -- test_accuracy, test_transport, lambda, seconds, stats, evaluation}: lambda is
 -- trainer.lambda after the epoch, seconds the time since fit started.
 local function fit(options)
@@ -110,7 +117,20 @@ local function fit(options)
   for epoch = 1, options.epochs do
     local data = options.train
     if type(data) == "function" then data = data(epoch) end
-    local stats = trainer:epoch(data, epoch_options)
+    local stats
+    if options.diverged == "stop" then
+      local ok, outcome = pcall(trainer.epoch, trainer, data, epoch_options)
+      if not ok then
+        if type(outcome) == "string" and outcome:find("diverging", 1, true) then
+          result.stopped, result.diverged = "diverged", { epoch = epoch, message = outcome }
+          break
+        end
+        error(outcome, 0)
+      end
+      stats = outcome
+    else
+      stats = trainer:epoch(data, epoch_options)
+    end
     local evaluation = test and trainer:evaluate(test) or nil
     local record = { epoch = epoch, loss = stats.loss, ce = stats.ce, transport = stats.transport,
       train_accuracy = stats.accuracy, lambda = trainer.lambda, seconds = lap.clock() - started, stats = stats,

@@ -112,15 +112,18 @@ function M.train(config, seed)
     and lap.train.LAP { net = net, optimizer = optimizer, lambda0 = c.lambda0, tau = c.tau, steps = c.steps,
       rule = "main", seed = seed }
     or lap.train.Plain { net = net, optimizer = optimizer, seed = seed }
+  -- A diverging run (too large a transport weight) keeps its best accuracy before
+  -- it, as main.py's max over epochs would, and says at which epoch it diverged.
   local fitted = lap.fit { trainer = trainer, train = train, test = test, epochs = c.epochs, batch = c.batch,
-    shuffle = true }
+    shuffle = true, diverged = "stop" }
   local best, metrics = fitted.best, {}
   for epoch, r in ipairs(fitted.history) do
     metrics[epoch] = { train_loss = r.loss, test_accuracy = r.test_accuracy, test_transport = r.test_transport,
       lambda = r.lambda }
   end
   -- also the trained net, the normalized test set and the statistics (for probes and attacks)
-  return { best_accuracy = best, epochs = c.epochs, epochs_metrics = metrics }, net, test, statistics
+  return { best_accuracy = best, epochs = c.epochs, epochs_metrics = metrics,
+    diverged_epoch = fitted.diverged and fitted.diverged.epoch or nil }, net, test, statistics
 end
 
 return M
