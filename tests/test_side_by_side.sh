@@ -40,4 +40,13 @@ expect "DIFFER"
 # 9.54, 62 +- 23.7; the replica's LAP - ResNet 40, 31, 22: 31 +- 4.303 * 9 / sqrt(3)
 expect "  100    60.0 [35.2, 84.8] (3)   62.0 [38.3, 85.7] (3)   +2.0 [-0.5, +4.5] (3)   60.0 [35.2, 84.8] (3)   91.0 [88.5, 93.5] (3)   +31.0 [+8.6, +53.4] (3) 56.4   / 70.0"
 expect "  200    -                       -                       -                       -                       -                       -                       74.9   / 82.0"
+
+# "FILE@METHOD+FILE": lap's ResNet cells beside another sweep's LAP cells (80, 81, 82):
+# LAP - ResNet 30, 21, 12 paired by seed; the replica's side is empty.
+for seed in 0 1 2; do
+    echo "{\"seed\": $seed, \"best_accuracy\": 0.8$seed, \"config\": {\"method\": \"LAP\", \"train_size\": 100, \"lambda0\": 0.01}}" >> "$tmp/rule.jsonl"
+done
+"$PY" bench/reference/side_by_side.py "$tmp/lap.jsonl@ResNet+$tmp/rule.jsonl" "$tmp/none.jsonl" > "$tmp/out.txt"
+expect "100 images LAP     lap 81.0, [78.5, 83.5] (n=3, chance 0) replica -"
+expect "100 images LAP - ResNet, paired by seed: lap +21.0 [-1.4, +43.4] (n=3), replica -"
 echo "test_side_by_side: ok"

@@ -8,7 +8,9 @@ method: the same training rows and test half).
         --label "pretrained encoder" lap0.jsonl replica0.jsonl
 
 Records may carry method and train_size at top level (the replica's) or under
-config (lap's).  A file that does not exist counts as empty.  Accuracies are in %;
+config (lap's).  A file that does not exist counts as empty.  A file argument may
+join several files with "+", each optionally "FILE@METHOD" (that method only):
+    side_by_side.py "table.jsonl@ResNet+other_rule.jsonl" "replica.jsonl@ResNet+replica_rule.jsonl"  Accuracies are in %;
 "chance" counts the instances whose best accuracy stayed below 15 %.  Per cell it
 also prints lap's mean minus the replica's with a 95 % Welch interval ("agree"
 when it holds 0), and per size LAP - ResNet paired by seed with a 95 % interval;
@@ -31,18 +33,25 @@ def t975(df):
     return T975[max(below)] if df < 49 else 1.96
 
 
-def read(path):
+def read(spec):
+    """spec: a JSONL file, or several joined by "+", each optionally "FILE@METHOD"
+    (only that method's records): "table.jsonl@ResNet+lambda0.01.jsonl" sets one
+    sweep's ResNet cells beside another sweep's LAP cells."""
     records = {}
-    if not os.path.exists(path):
-        return records
-    with open(path) as f:
-        for line in f:
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            c = r.get("config", {})
-            key = (r.get("train_size", c.get("train_size")), r.get("method", c.get("method")), r["seed"])
-            records[key] = 100 * r["best_accuracy"]
+    for part in spec.split("+"):
+        path, _, only = part.partition("@")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                c = r.get("config", {})
+                key = (r.get("train_size", c.get("train_size")), r.get("method", c.get("method")), r["seed"])
+                if only and key[1] != only:
+                    continue
+                records.setdefault(key, 100 * r["best_accuracy"])
     return records
 
 
