@@ -28,7 +28,7 @@ local args = require("lap.args").parse(arg, experiment.options({
   { "data", "", "MNIST's IDX files: a directory, \"\" for data/mnist when present (`make data`) else Fashion-MNIST, or \"fashion\"" },
   { "protocol", "lap", "lap (subset statistics, the first --test-size test images) or main (main.py's: 0.1307/0.3081, a random test half)" },
   { "encoder", "", "a pretrained encoder (safetensors) to load and freeze (main.py -lec 0); default: trained (-lec 1)" },
-  { "methods", "both", "resnet, lap or both" },
+  { "methods", "both", "resnet, lap or both", choices = { "resnet", "lap", "both" } },
   { "lambda0", 5, "LAP's initial lambda (main.py -lml)" },
   { "tau", 1, "LAP's step on lambda (main.py -tau)" },
   { "steps", 5, "LAP updates lambda every this many steps (main.py -uzs)" },
@@ -40,10 +40,6 @@ local models = require "lap.models"
 print("data: " .. models.mnist_source(args.data))
 local data = models.mnist_dir(args.data) or "fashion"
 local methods = ({ resnet = { "ResNet" }, lap = { "LAP" }, both = { "ResNet", "LAP" } })[args.methods]
-if not methods then
-  io.stderr:write(string.format("mnist_table1.lua: --methods must be resnet, lap or both, not %q\n", args.methods))
-  os.exit(2)
-end
 local configs = {}
 for size in args.sizes:gmatch("[^,%s]+") do
   for _, method in ipairs(methods) do

@@ -53,7 +53,8 @@ grep -q '"epochs_metrics":\[{"lambda":0.5,' "$dir/out-rule/mnist_table1.jsonl" |
 if "$LAPRUN" experiments/mnist_table1.lua --data "$dir/mnist" --methods both2 > "$dir/log" 2>&1; then
     fail "--methods both2 should fail"
 fi
-grep -q "resnet, lap or both" "$dir/log" || fail "the --methods error should say what is allowed"
+grep -q "option --methods must be one of resnet, lap, both, got 'both2'" "$dir/log" \
+    || fail "the --methods error should say what is allowed: $(cat "$dir/log")"
 
 if "$LAPRUN" experiments/mnist.lua --data "$dir/nowhere" --epochs 1 > "$dir/log" 2>&1; then
     fail "a missing data directory should fail"

@@ -10,8 +10,10 @@ method: the same training rows and test half).
 Records may carry method and train_size at top level (the replica's) or under
 config (lap's).  A file that does not exist counts as empty.  A file argument may
 join several files with "+", each optionally "FILE@METHOD" (that method only):
-    side_by_side.py "table.jsonl@ResNet+other_rule.jsonl" "replica.jsonl@ResNet+replica_rule.jsonl"  Accuracies are in %;
-"chance" counts the instances whose best accuracy stayed below 15 %.  Per cell it
+
+    side_by_side.py "table.jsonl@ResNet+other_rule.jsonl" "replica.jsonl@ResNet+replica_rule.jsonl"
+
+Accuracies are in %; "chance" counts the instances whose best accuracy stayed below 15 %.  Per cell it
 also prints lap's mean minus the replica's with a 95 % Welch interval ("agree"
 when it holds 0), and per size LAP - ResNet paired by seed with a 95 % interval;
 then the compact table the README shows: lap's cells, the replica's and the
@@ -55,19 +57,6 @@ def read(spec):
     return records
 
 
-def cell(values):
-    if not values:
-        return "-"
-    n = len(values)
-    mean = sum(values) / n
-    chance = sum(1 for v in values if v < 15)
-    if n == 1:
-        return "%.1f (n=1, chance %d)" % (mean, chance)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t975(n - 1) * sd / math.sqrt(n)
-    return "%.1f, [%.1f, %.1f] (n=%d, chance %d)" % (mean, mean - half, mean + half, n, chance)
-
-
 def mean_sd(values):
     n = len(values)
     mean = sum(values) / n
@@ -75,12 +64,27 @@ def mean_sd(values):
     return n, mean, sd
 
 
+def mean_half(values):
+    """n, the mean and the half-width of its 95 % Student-t interval (None for n = 1)."""
+    n, mean, sd = mean_sd(values)
+    return n, mean, (t975(n - 1) * sd / math.sqrt(n) if n > 1 else None)
+
+
+def cell(values):
+    if not values:
+        return "-"
+    n, mean, half = mean_half(values)
+    chance = sum(1 for v in values if v < 15)
+    if half is None:
+        return "%.1f (n=1, chance %d)" % (mean, chance)
+    return "%.1f, [%.1f, %.1f] (n=%d, chance %d)" % (mean, mean - half, mean + half, n, chance)
+
+
 def interval(values):
     """mean and its 95 % Student-t interval, as text (paired differences)."""
-    n, mean, sd = mean_sd(values)
-    if n < 2:
+    n, mean, half = mean_half(values)
+    if half is None:
         return "%+.1f (n=%d)" % (mean, n)
-    half = t975(n - 1) * sd / math.sqrt(n)
     return "%+.1f [%+.1f, %+.1f] (n=%d)" % (mean, mean - half, mean + half, n)
 
 
@@ -100,23 +104,19 @@ def welch(a, b):
                                                        "agree" if d - half <= 0 <= d + half else "DIFFER")
 
 
-# The paper's Table 1 (MNIST, ResNet9, 50 instances): mean, 95 % interval.
-PAPER = {500: ((90.8, 90.4, 91.2), (90.9, 90.7, 91.1)),
-         400: ((88.4, 88.0, 88.8), (88.4, 88.0, 88.8)),
-         300: ((83.5, 83.0, 84.1), (86.2, 85.8, 86.6)),
-         200: ((74.9, 73.9, 75.9), (82.0, 81.5, 82.5)),
-         100: ((56.4, 54.9, 58.0), (70.0, 69.0, 71.0))}
+# The paper's Table 1 (MNIST, ResNet9, 50 instances): the means, ResNet and LAP-ResNet.
+PAPER = {500: (90.8, 90.9), 400: (88.4, 88.4), 300: (83.5, 86.2), 200: (74.9, 82.0), 100: (56.4, 70.0)}
 
 
-def short(values):
-    """mean [95 % interval] (n), narrow, for the compact table."""
+def short(values, sign=""):
+    """mean [95 % interval] (n), narrow, for the compact table; sign="+" for differences."""
     if not values:
         return "-"
-    n, mean, sd = mean_sd(values)
-    if n < 2:
-        return "%.1f (1)" % mean
-    half = t975(n - 1) * sd / math.sqrt(n)
-    return "%.1f [%.1f, %.1f] (%d)" % (mean, mean - half, mean + half, n)
+    n, mean, half = mean_half(values)
+    number = "%" + sign + ".1f"
+    if half is None:
+        return (number + " (1)") % mean
+    return (number + " [" + number + ", " + number + "] (%d)") % (mean, mean - half, mean + half, n)
 
 
 def table(lap, replica):
@@ -130,10 +130,9 @@ def table(lap, replica):
         for records in (lap, replica):
             for method in ("ResNet", "LAP"):
                 row.append(short([v for (s, m, _), v in sorted(records.items()) if s == size and m == method]))
-            d = paired(records, size)
-            row.append(interval(d).replace(" (n=", " (") if d else "-")
+            row.append(short(paired(records, size), "+"))
         paper = PAPER.get(size)
-        row += ["%.1f" % paper[0][0], "/ %.1f" % paper[1][0]] if paper else ["-", ""]
+        row += ["%.1f" % paper[0], "/ %.1f" % paper[1]] if paper else ["-", ""]
         print("  %-6d %-23s %-23s %-23s %-23s %-23s %-23s %-6s %s" % tuple([size] + row))
 
 

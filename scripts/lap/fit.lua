@@ -14,8 +14,9 @@
 -- hand-written loop.  The one exception, on request (diverged = "stop"): a
 -- trainer's "diverging run" error (a NaN or an infinity in the loss, the transport
 -- or the weights) ends the loop as a result, stopped = "diverged", so that a sweep
--- records the instance as main.py would (the best accuracy before it) and goes on.  The final evaluation after training, if wanted, is the
--- caller's (result.evaluation is the last epoch's).
+-- records the instance as main.py would (the best accuracy before it) and goes on.
+-- The final evaluation after training, if wanted, is the caller's
+-- (result.evaluation is the last epoch's).
 local lap = rawget(_G, "lap") or require "lap"
 
 local OPTIONS = { trainer = true, train = true, test = true, epochs = true, batch = true, shuffle = true,
@@ -103,8 +104,9 @@ end
 
 -- Returns result = {history = {record, ...}, epochs, best, best_epoch, final,
 -- evaluation, stopped, diverged}; stopped is "epochs", "stop" or "diverged" (then
--- diverged = {epoch = e, message = the trainer's error}); a record is {epoch, loss, ce, transport, train_accuracy,
--- test_accuracy, test_transport, lambda, seconds, stats, evaluation}: lambda is
+-- diverged = {epoch = e, message = the trainer's error}); a record is {epoch, loss,
+-- ce, transport, train_accuracy, test_accuracy, test_transport, lambda, seconds,
+-- stats, evaluation}: lambda is
 -- trainer.lambda after the epoch, seconds the time since fit started.
 local function fit(options)
   local stop = check(options)
