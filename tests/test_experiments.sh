@@ -1,8 +1,8 @@
 #!/bin/sh
 # test_experiments.sh: the image experiments end to end, on small files written here
 # in MNIST's IDX and CIFAR-10's binary formats (the real data are not needed):
-# experiments/mnist.lua --data, mnist_table1.lua (a sweep), experiments/cifar10.lua,
-# experiments/autoencoder.lua.
+# experiments/mnist.lua --data, mnist_table1.lua (a sweep), transport_vs_accuracy.lua
+# (Figure 2, a sweep), experiments/cifar10.lua, experiments/autoencoder.lua.
 # Each must run, print both methods, and write its CSV or PNG files.
 : "${LAPRUN:=./laprun}"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -55,6 +55,26 @@ if "$LAPRUN" experiments/mnist_table1.lua --data "$dir/mnist" --methods both2 > 
 fi
 grep -q "option --methods must be one of resnet, lap, both, got 'both2'" "$dir/log" \
     || fail "the --methods error should say what is allowed: $(cat "$dir/log")"
+
+# Figure 2 as a sweep: 3 initializations x 2 seeds, one point per network; --resume
+# with a third seed trains only the 3 new networks and draws all 9.
+"$LAPRUN" experiments/transport_vs_accuracy.lua --data "$dir/mnist" --train-size 20 --test-size 30 --epochs 2 \
+    --orthogonal 0.1,1 --normal 0.05 --instances 2 --out "$dir/out-fig2" > "$dir/log" 2>&1 \
+    || fail "transport_vs_accuracy.lua failed: $(tail -5 "$dir/log")"
+[ "$(wc -l < "$dir/out-fig2/transport_vs_accuracy.jsonl")" -eq 6 ] || fail "transport_vs_accuracy.jsonl should hold 6 networks"
+[ "$(wc -l < "$dir/out-fig2/points.csv")" -eq 7 ] || fail "points.csv should have a header and 6 points"
+grep -q "^6 networks; least squares: transport = .* Pearson r = " "$dir/log" || fail "the fit line: $(tail -3 "$dir/log")"
+"$LAPRUN" experiments/transport_vs_accuracy.lua --data "$dir/mnist" --train-size 20 --test-size 30 --epochs 2 \
+    --orthogonal 0.1,1 --normal 0.05 --instances 3 --resume --out "$dir/out-fig2" > "$dir/log" 2>&1 \
+    || fail "transport_vs_accuracy.lua --resume failed: $(tail -5 "$dir/log")"
+grep -q "9 instances (3 configs x 3 seeds), 3 to run" "$dir/log" || fail "--resume should train only the new seed"
+[ "$(wc -l < "$dir/out-fig2/points.csv")" -eq 10 ] || fail "points.csv should have 9 points after --resume"
+"$LAPRUN" -e "local image = lap.plot.read('$dir/out-fig2/figure2.png')
+    assert(image:size(1) > 100 and image:size(2) > 400)" || fail "figure2.png does not decode"
+if "$LAPRUN" experiments/transport_vs_accuracy.lua --data "$dir/mnist" --normal 0.1,zero > "$dir/log" 2>&1; then
+    fail "--normal 0.1,zero should fail"
+fi
+grep -q "option --normal: 'zero' is not a positive number" "$dir/log" || fail "the gain error: $(cat "$dir/log")"
 
 if "$LAPRUN" experiments/mnist.lua --data "$dir/nowhere" --epochs 1 > "$dir/log" 2>&1; then
     fail "a missing data directory should fail"
