@@ -136,13 +136,20 @@ local slope, intercept, r = lap.least_squares(accuracies, transports)
 local file = lap.plot.scatter { file = args.out .. "/figure2.png", x = accuracies, y = transports, groups = groups,
   group_names = group_names, xlabel = "test accuracy (%)", ylabel = "test transport cost",
   title = string.format("ResNet9, %d training images, %d epochs", args["train-size"], args.epochs) }
-print(string.format("%d networks; least squares: transport = %.4g * accuracy + %.4g, Pearson r = %.3f",
-  #rows, slope, intercept, r))
+-- Two-sided p-value of r = 0 (t = r sqrt(n - 2) / sqrt(1 - r^2), n - 2 degrees of freedom).
+local function p_value(r, n)
+  if n < 3 or math.abs(r) >= 1 then return 0 end
+  local t = math.abs(r) * math.sqrt(n - 2) / math.sqrt(1 - r * r)
+  return 2 * (1 - experiment.t_cdf(t, n - 2))
+end
+print(string.format("%d networks; least squares: transport = %.4g * accuracy + %.4g, Pearson r = %.3f (p = %.2g)",
+  #rows, slope, intercept, r, p_value(r, #rows)))
 for _, name in ipairs { "orthogonal", "normal" } do
   local family = by_init[name]
   if #family.x >= 3 then
     local _, _, family_r = lap.least_squares(family.x, family.y)
-    print(string.format("  %s initializations only (%d networks): Pearson r = %.3f", name, #family.x, family_r))
+    print(string.format("  %s initializations only (%d networks): Pearson r = %.3f (p = %.2g)", name, #family.x,
+      family_r, p_value(family_r, #family.x)))
   end
 end
 print(string.format("wrote %s and %s/points.csv", file, args.out))

@@ -63,7 +63,7 @@ grep -q "option --methods must be one of resnet, lap, both, got 'both2'" "$dir/l
     || fail "transport_vs_accuracy.lua failed: $(tail -5 "$dir/log")"
 [ "$(wc -l < "$dir/out-fig2/transport_vs_accuracy.jsonl")" -eq 6 ] || fail "transport_vs_accuracy.jsonl should hold 6 networks"
 [ "$(wc -l < "$dir/out-fig2/points.csv")" -eq 7 ] || fail "points.csv should have a header and 6 points"
-grep -q "^6 networks; least squares: transport = .* Pearson r = " "$dir/log" || fail "the fit line: $(tail -3 "$dir/log")"
+grep -q "^6 networks; least squares: transport = .* Pearson r = -\{0,1\}[0-9.]* (p = [0-9.e-]*)$" "$dir/log" || fail "the fit line: $(tail -3 "$dir/log")"
 "$LAPRUN" experiments/transport_vs_accuracy.lua --data "$dir/mnist" --train-size 20 --test-size 30 --epochs 2 \
     --orthogonal 0.1,1 --normal 0.05 --instances 3 --resume --out "$dir/out-fig2" > "$dir/log" 2>&1 \
     || fail "transport_vs_accuracy.lua --resume failed: $(tail -5 "$dir/log")"
