@@ -11,7 +11,7 @@
 -- on; the figure is drawn from every record of the results file that matches the
 -- command's settings.  The paper trains to convergence on the whole training set:
 -- the defaults (2000 images, 5 epochs, 12 networks) are a quick look, and
--- --train-size 60000 --epochs 3 --test-size 10000 is the trained regime.
+-- --train-size 60000 --epochs 2 --test-size 10000 is the trained regime (README).
 local experiment = require "lap.experiment"
 
 local args = require("lap.args").parse(arg, experiment.options({
@@ -81,15 +81,15 @@ local function train_one(config, seed)
   else lap.init.normal(net, { std = config.gain }) end
   local trainer = lap.train.Plain { net = net, seed = seed,
     optimizer = lap.optim.SGD { lr = config.lr, momentum = 0.9, weight_decay = 1e-4 } }
-  -- The transport of the epoch of the best accuracy (ties go to the later epoch).
-  local best, transport, epochs_metrics = 0, 0, {}
   local result = lap.fit { trainer = trainer, train = train, test = test, epochs = config.epochs, batch = 128,
-    diverged = "stop",
-    on_epoch = function(r)
-      epochs_metrics[#epochs_metrics + 1] = { test_accuracy = r.test_accuracy, test_transport = r.test_transport,
-        train_accuracy = r.train_accuracy, ce = r.ce, seconds = r.seconds }
-      if r.test_accuracy >= best then best, transport = r.test_accuracy, r.test_transport end
-    end }
+    diverged = "stop" }
+  -- The transport of the epoch of the best accuracy (ties go to the later epoch, unlike result.best_epoch).
+  local best, transport, epochs_metrics = 0, 0, {}
+  for epoch, r in ipairs(result.history) do
+    epochs_metrics[epoch] = { test_accuracy = r.test_accuracy, test_transport = r.test_transport,
+      train_accuracy = r.train_accuracy, ce = r.ce, seconds = r.seconds }
+    if r.test_accuracy >= best then best, transport = r.test_accuracy, r.test_transport end
+  end
   return { best_accuracy = best, test_transport = transport, epochs_metrics = epochs_metrics,
     diverged_epoch = result.diverged and result.diverged.epoch or nil }
 end
@@ -105,18 +105,20 @@ local summary = experiment.run {
 
 -- The points: this command's configs and seeds, from the results file (earlier runs included).
 -- One color per initialization and gain, as in the paper's figure.
-local wanted, group_names = {}, {}, {}
+local wanted, group_names = {}, {}
 for ci, config in ipairs(configs) do
   for i = 0, args.instances - 1 do wanted[experiment.key(config, i)] = ci end
   group_names[ci] = string.format("%s %g", config.init, config.gain)
 end
 local accuracies, transports, groups, rows, diverged = {}, {}, {}, {}, 0
-local by_init = { orthogonal = { x = {}, y = {} }, normal = { x = {}, y = {} } }
+local by_init = {}
+for _, init in ipairs(inits) do by_init[init.name] = { x = {}, y = {} } end
 for _, record in ipairs(summary.records) do
   local config = record.config
   local group = config and wanted[experiment.key(config, record.seed)]
-  if group and record.diverged_epoch then diverged = diverged + 1 end
-  if group and not record.diverged_epoch then
+  if group and record.diverged_epoch then
+    diverged = diverged + 1
+  elseif group then
     local accuracy = 100 * record.best_accuracy
     accuracies[#accuracies + 1], transports[#transports + 1] = accuracy, record.test_transport
     groups[#groups + 1] = group
@@ -144,8 +146,8 @@ local function p_value(r, n)
 end
 print(string.format("%d networks; least squares: transport = %.4g * accuracy + %.4g, Pearson r = %.3f (p = %.2g)",
   #rows, slope, intercept, r, p_value(r, #rows)))
-for _, name in ipairs { "orthogonal", "normal" } do
-  local family = by_init[name]
+for _, init in ipairs(inits) do
+  local name, family = init.name, by_init[init.name]
   if #family.x >= 3 then
     local _, _, family_r = lap.least_squares(family.x, family.y)
     print(string.format("  %s initializations only (%d networks): Pearson r = %.3f (p = %.2g)", name, #family.x,
